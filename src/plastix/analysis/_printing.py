@@ -1,0 +1,41 @@
+"""Symbolic printing of polynomial rules."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from plastix.rules._base import Rule
+
+_SUPERSCRIPT = {2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹"}
+
+
+def monomial(rule: Rule, name: str) -> str:
+    """The monomial of coefficient ``name`` (exponents per variable), e.g. ``y²·w``."""
+    parts = []
+    for var, e in zip(rule.needs, name):
+        e = int(e)
+        if e:
+            parts.append(rule.symbols.get(var, var) + _SUPERSCRIPT.get(e, "" if e == 1 else f"^{e}"))
+    return "·".join(parts) or "1"
+
+
+def pretty(theta, rule: Rule, threshold: float = 0.05, lhs: str = "dw", scale: str = "eta") -> str:
+    """Print a rule as an equation, e.g. ``dw = eta (0.99 x·y − 1.01 y²·w)``.
+
+    Coefficients smaller than ``threshold`` times the largest one are dropped;
+    terms are ordered by decreasing magnitude.
+    """
+    c = np.asarray(theta, np.float64).ravel()
+    if c.size != rule.size:
+        raise ValueError(f"theta has {c.size} coefficients, the rule {rule.size}")
+    big = np.max(np.abs(c)) if c.size else 0.0
+    keep = [i for i in np.argsort(-np.abs(c), kind="stable") if big > 0 and abs(c[i]) >= threshold * big]
+    if not keep:
+        return f"{lhs} = 0"
+    terms = []
+    for n, i in enumerate(keep):
+        mono = monomial(rule, rule.names[i])
+        body = f"{abs(c[i]):.3g}" + ("" if mono == "1" else f" {mono}")
+        sign = "−" if c[i] < 0 else "+"
+        terms.append(("−" if sign == "−" else "") + body if n == 0 else f" {sign} {body}")
+    return f"{lhs} = {scale} ({''.join(terms)})"

@@ -1,0 +1,186 @@
+"""`plastix` command line: parse, call plastix.experiment, print. Nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, no usage dump
+        sys.stderr.write(f"plastix: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="plastix", description="Discover synaptic plasticity rules by meta-learning.")
+    sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    r = sub.add_parser("run", help="run an experiment config into a new run directory")
+    r.add_argument("config", help="TOML config (a path, or the name of a shipped config: `plastix list`)")
+    r.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
+    r.add_argument("--out", type=Path, help="run directory (default: runs/<name>-<time>)")
+    r.add_argument("--seed", type=int, help="override the config's seed")
+    r.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    s = sub.add_parser("resume", help="continue an interrupted run")
+    s.add_argument("dir", type=Path)
+    s.add_argument("--quiet", action="store_true")
+    s = sub.add_parser("plot", help="redraw a run's figures")
+    s.add_argument("dir", type=Path)
+    s = sub.add_parser("show", help="summarise a run")
+    s.add_argument("dir", type=Path)
+    s.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    sub.add_parser("list", help="shipped configs, rules, tasks, networks, optimisers")
+    return p
+
+
+def _resolve_config(name: str) -> Path:
+    path = Path(name)
+    if path.exists() or path.suffix == ".toml":
+        return path
+    shipped = CONFIG_DIR / f"{name}.toml"
+    return shipped if shipped.exists() else path
+
+
+def _progress(total: int, quiet: bool):
+    """A rich progress bar per generation with best/mean loss and angles."""
+    if quiet:
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("[bold]gen"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        transient=False,
+    )
+    task = bar.add_task("meta", total=total, info="")
+
+    def update(gen, row):
+        angles = " ".join(f"∠{k[6:]} {v:5.1f}°" for k, v in row.items() if k.startswith("angle_"))
+        info = f"best {row['loss_best']:.4f} mean {row['loss_mean']:.4f} unstable {int(row['n_unstable'])} {angles}"
+        bar.update(task, completed=gen, info=info)
+
+    return bar, update
+
+
+def _print_summary(summary: dict, path: Path) -> None:
+    from rich.console import Console
+
+    c = Console()
+    c.print(f"[bold]{summary['name']}[/] — {summary['generations']} generations, {summary['wall_s']:.1f} s "
+            f"({summary['stopped']})")
+    for rule in summary["rule"].split("; "):
+        c.print(f"  learned rule  [bold green]{rule}[/]")
+    for k, v in summary["angles"].items():
+        c.print(f"  angle to {k:<13} {v:7.2f}°")
+    c.print(f"  training loss {summary['loss']:.4f}   held-out loss {summary['heldout_loss']:.4f}")
+    c.print(f"  run directory {path}  (figures in {path / 'figures'})")
+
+
+def _run(args) -> int:
+    from plastix.experiment import _runner, load
+
+    cfg_path = _resolve_config(args.config)
+    overrides = list(args.set) + ([f"seed={args.seed}"] if args.seed is not None else [])
+    cfg = load(cfg_path, overrides)
+    out = args.out or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    bar, update = _progress(cfg.meta.generations, args.quiet)
+    if bar:
+        with bar:
+            summary = _runner.run(cfg, out, force=args.force, progress=update)
+    else:
+        summary = _runner.run(cfg, out, force=args.force)
+    _print_summary(summary, out)
+    return 0
+
+
+def _resume(args) -> int:
+    from plastix.experiment import _rundir, _runner
+
+    cfg = _rundir.read_config(args.dir)
+    bar, update = _progress(cfg.meta.generations, args.quiet)
+    if bar:
+        with bar:
+            summary = _runner.resume(args.dir, progress=update)
+    else:
+        summary = _runner.resume(args.dir)
+    _print_summary(summary, args.dir)
+    return 0
+
+
+def _plot(args) -> int:
+    from plastix.experiment import _rundir, write_figures
+
+    _rundir.read_config(args.dir)
+    for f in write_figures(args.dir):
+        print(f)
+    return 0
+
+
+def _show(args) -> int:
+    from plastix.experiment import _rundir
+
+    cfg = _rundir.read_config(args.dir)
+    summary = _rundir.read_summary(args.dir)
+    rows = _rundir.read_metrics(args.dir)
+    if summary is None:  # an unfinished run: what the metrics say so far
+        last = rows[-1] if rows else {}
+        summary = {
+            "name": cfg.name,
+            "generations": len(rows),
+            "stopped": "unfinished",
+            "loss": last.get("loss_best"),
+            "heldout_loss": None,
+            "angles": {k[6:]: v for k, v in last.items() if k.startswith("angle_")},
+            "theta": {},
+            "rule": "",
+            "wall_s": last.get("wall_s", 0.0),
+        }
+    if args.json:
+        print(json.dumps(summary))
+    elif summary["heldout_loss"] is None:
+        print(f"{cfg.name}: unfinished after {summary['generations']} generations; `plastix resume {args.dir}`")
+    else:
+        _print_summary(summary, args.dir)
+    return 0
+
+
+def _list(args) -> int:
+    from plastix.experiment import NETWORKS, OPTIMIZERS, RULES, TASKS
+    from plastix.rules import REFERENCES
+
+    configs = sorted(p.stem for p in CONFIG_DIR.glob("*.toml")) if CONFIG_DIR.is_dir() else []
+    print("configs:    " + ", ".join(configs) + f"   ({CONFIG_DIR})")
+    print("rules:      " + ", ".join(sorted(RULES)))
+    print("references: " + ", ".join(sorted(REFERENCES)))
+    print("networks:   " + ", ".join(sorted(NETWORKS)))
+    print("tasks:      " + ", ".join(sorted(TASKS)))
+    print("optimizers: " + ", ".join(sorted(OPTIMIZERS)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from plastix.experiment import UserError
+
+    args = _parser().parse_args(argv)
+    verbs = {"run": _run, "resume": _resume, "plot": _plot, "show": _show, "list": _list}
+    try:
+        return verbs[args.verb](args)
+    except UserError as err:
+        sys.stderr.write(f"plastix: error: {err}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("plastix: interrupted; continue with `plastix resume DIR`\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Run, resume and summarise an experiment: the only place that loops over generations."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from plastix.analysis import pretty
+from plastix.experiment import _rundir as rd
+from plastix.experiment._build import Experiment, build
+from plastix.experiment._config import Config
+from plastix.networks import effective_weights
+
+# Streams of the run's seed: 0 initial theta (in build), 1 training episodes,
+# 2 held-out episodes, 3 the example episode drawn in figures.
+TRAIN, HELDOUT, EXAMPLE = 1, 2, 3
+
+
+def _key(cfg: Config, stream: int) -> jax.Array:
+    return jax.random.fold_in(jax.random.PRNGKey(cfg.seed), stream)
+
+
+def generation_key(cfg: Config, generation: int) -> jax.Array:
+    """Training episodes of a generation: fixed, or fresh each generation with ``resample``."""
+    key = _key(cfg, TRAIN)
+    return jax.random.fold_in(key, generation) if cfg.task.resample else key
+
+
+def theta_columns(exp: Experiment, theta) -> dict[str, float]:
+    return {
+        f"theta_{p}_{n}": float(v)
+        for p in sorted(theta)
+        for n, v in zip(exp.rules[p].names, np.asarray(theta[p]).ravel())
+    }
+
+
+def rules_text(exp: Experiment, theta) -> dict[str, str]:
+    return {
+        p: pretty(theta[p], exp.rules[p], lhs="dl" if p == "lateral" else "dw",
+                  scale="eta_l" if p == "lateral" else "eta")
+        for p in sorted(theta)
+    }
+
+
+def _stop(cfg: Config, row: dict) -> str | None:
+    m = cfg.meta
+    if m.target_loss is not None and row["loss_best"] <= m.target_loss:
+        return f"loss_best <= {m.target_loss}"
+    angles = [v for k, v in row.items() if k.startswith("angle_")]
+    if m.target_angle is not None and angles and max(angles) <= m.target_angle:
+        return f"every angle <= {m.target_angle} degrees"
+    return None
+
+
+def execute(path: Path, progress: Callable | None = None) -> dict:
+    """Run (or continue) the experiment in ``path`` to its end and write the summary.
+
+    The run directory must exist with its ``config.toml``; a checkpoint, if
+    present, is continued from. Metrics rows beyond the checkpoint (written
+    just before a crash) are dropped, so a resumed run repeats them exactly.
+    """
+    cfg = rd.read_config(path)
+    exp = build(cfg)
+    opt = exp.optimizer
+    prepared = opt.prepare(exp.train_loss, exp.theta0)
+    ckpt = rd.load_checkpoint(path)
+    if ckpt is None:
+        state, start, wall, stopped = opt.init(exp.theta0, cfg.seed), 0, 0.0, None
+        rd.write_metrics(path, [])
+    else:
+        state, start, wall, stopped = ckpt["state"], ckpt["generation"], ckpt["wall_s"], ckpt["stopped"]
+        rd.write_metrics(path, [r for r in rd.read_metrics(path) if r["generation"] < start])
+    t0 = time.perf_counter() - wall
+    gen = start
+    while gen < cfg.meta.generations and stopped is None:
+        state, m = opt.step(state, prepared, generation_key(cfg, gen))
+        theta = opt.theta(state, prepared)
+        row = {"generation": gen, **m, **{f"angle_{k}": v for k, v in exp.angles(theta).items()}}
+        row["wall_s"] = time.perf_counter() - t0
+        row.update(theta_columns(exp, theta))
+        rd.append_metrics(path, row)
+        gen += 1
+        stopped = _stop(cfg, row)
+        if gen % cfg.meta.checkpoint_every == 0 or gen == cfg.meta.generations or stopped:
+            rd.save_checkpoint(
+                path, {"state": state, "generation": gen, "wall_s": row["wall_s"], "stopped": stopped}
+            )
+        if progress:
+            progress(gen, row)
+    wall = time.perf_counter() - t0
+    return finish(path, exp, opt.theta(state, prepared), gen, wall, stopped)
+
+
+def finish(path: Path, exp: Experiment, theta, generations: int, wall: float, stopped: str | None) -> dict:
+    """Score the final rule on the training and on fresh held-out episodes; save arrays and summary."""
+    cfg = exp.config
+    train_loss, train_m = jax.jit(exp.train_loss)(theta, generation_key(cfg, max(generations - 1, 0)))
+    held_loss, held_m = jax.jit(exp.heldout_loss)(theta, _key(cfg, HELDOUT))
+    # One held-out episode, trained with the final rule, for the figures.
+    from plastix.tasks import unroll
+
+    k_ep, k_run = jax.random.split(_key(cfg, EXAMPLE))
+    episode = exp.task.sample(k_ep)
+    final = unroll(exp.rules, exp.network, exp.task, theta, episode, k_run)
+    arrays = {"w_effective": np.asarray(effective_weights(final)), "pcs": np.asarray(episode["pcs"])}
+    arrays.update({f"theta_{p}": np.asarray(v) for p, v in theta.items()})
+    np.savez(path / rd.FINAL, **arrays)
+    summary = {
+        "name": cfg.name,
+        "generations": generations,
+        "stopped": stopped or "generations done",
+        "loss": float(train_m["task_loss"]),
+        "meta_loss": float(train_loss),
+        "heldout_loss": float(held_m["task_loss"]),
+        "heldout_unstable": float(held_m["unstable"]),
+        "heldout_metrics": {k: float(v) for k, v in held_m.items()},
+        "angles": exp.angles(theta),
+        "theta": {p: [float(x) for x in np.asarray(v).ravel()] for p, v in theta.items()},
+        "names": {p: list(exp.rules[p].names) for p in theta},
+        "rule": "; ".join(rules_text(exp, theta).values()),
+        "wall_s": wall,
+    }
+    rd.write_summary(path, summary)
+    from plastix.experiment._figures import write_figures
+
+    write_figures(path)
+    return summary
+
+
+def run(cfg: Config, path: Path, force: bool = False, progress: Callable | None = None) -> dict:
+    """Start a new run of ``cfg`` in ``path`` (refusing to overwrite a run unless ``force``)."""
+    rd.create(path, cfg, force)
+    return execute(path, progress)
+
+
+def resume(path: Path, progress: Callable | None = None) -> dict:
+    """Continue an interrupted run; with the same seed it repeats the uninterrupted numbers."""
+    rd.read_config(path)  # a clear error when `path` is not a run
+    return execute(path, progress)
+
+
+def reference_loss(cfg: Config, heldout: bool = True) -> dict[str, float]:
+    """Task loss of the reference rules themselves, the floor a learned rule is compared with."""
+    exp = build(cfg)
+    theta = {p: ref.astype(jnp.dtype(cfg.dtype)) for p, (_, ref) in exp.references.items()}
+    fn = exp.heldout_loss if heldout else exp.train_loss
+    _, m = jax.jit(fn)(theta, _key(cfg, HELDOUT if heldout else TRAIN))
+    return {k: float(v) for k, v in m.items()}

@@ -1,0 +1,7 @@
+"""Outer loops: evolution strategies and meta-gradient descent."""
+
+from plastix.meta._base import MetaOptimizer
+from plastix.meta._cma import cma_es, prepare_population
+from plastix.meta._gradient import gradient
+
+__all__ = ["MetaOptimizer", "cma_es", "gradient", "prepare_population"]

@@ -1,0 +1,33 @@
+"""The outer-loop interface shared by evolution strategies and gradient descent."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+
+from plastix.tasks._base import LossFn
+
+Array = jax.Array
+Theta = Mapping[str, Array]
+
+
+class MetaOptimizer(NamedTuple):
+    """An outer loop as pure-style functions (evosax's ask/tell, optax's factories).
+
+    Attributes:
+        prepare: ``(loss_fn, template) -> prepared``: compiles, once per run, what
+            ``step`` evaluates (a population evaluation for an ES, a
+            value-and-grad for gradient descent). ``template`` is a theta pytree.
+        init: ``(theta0, seed) -> state``; the state pickles, so a run resumes.
+        step: ``(state, prepared, key) -> (state, metrics)``: one generation.
+            ``key`` selects the episodes the generation is scored on. Metrics
+            hold at least ``loss_best``, ``loss_mean`` and ``n_unstable``.
+        theta: ``(state, prepared) -> theta``: the current estimate (the
+            distribution mean for an ES).
+    """
+
+    prepare: Callable[[LossFn, Theta], Any]
+    init: Callable[[Theta, int], Any]
+    step: Callable[[Any, Any, Array], tuple[Any, dict[str, float]]]
+    theta: Callable[[Any, Any], Theta]

@@ -1,0 +1,42 @@
+"""The network interface: what the inner loop simulates."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+
+Array = jax.Array
+
+
+class NetState(NamedTuple):
+    """State of an inner network.
+
+    Attributes:
+        w: plastic weights by projection name, each ``[post, pre]``.
+        aux: everything else the network carries (fixed weights, membrane
+            potentials, counters); a pytree.
+    """
+
+    w: Mapping[str, Array]
+    aux: Any = ()
+
+
+class Network(NamedTuple):
+    """An inner network as pure functions; hyper-parameters are bound by the factory.
+
+    Attributes:
+        init: ``key -> NetState``, a fresh, untrained network.
+        step: ``(state, inputs) -> (state, outputs, local)`` where ``local`` maps
+            each plastic projection to the signals its rule may read.
+        apply: ``(state, dw) -> state``: scale each projection's ``dw`` by its
+            learning rate and enforce the network's constraints (masks, bounds).
+        unstable: ``state -> bool``: weights non-finite or at their bound.
+        plastic: names of the plastic projections (keys of ``state.w``).
+    """
+
+    init: Callable[[Array], NetState]
+    step: Callable[[NetState, Array], tuple[NetState, Array, Mapping[str, Mapping[str, Array]]]]
+    apply: Callable[[NetState, Mapping[str, Array]], NetState]
+    unstable: Callable[[NetState], Array]
+    plastic: tuple[str, ...]

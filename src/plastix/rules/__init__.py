@@ -1,0 +1,19 @@
+"""Parametrised plasticity rules and named reference rules."""
+
+from plastix.rules._base import Local, Rule, RuleState, Theta
+from plastix.rules._polynomial import SIDES, polynomial
+from plastix.rules._reference import REFERENCES, anti_hebbian, from_terms, hebb, oja
+
+__all__ = [
+    "REFERENCES",
+    "SIDES",
+    "Local",
+    "Rule",
+    "RuleState",
+    "Theta",
+    "anti_hebbian",
+    "from_terms",
+    "hebb",
+    "oja",
+    "polynomial",
+]

@@ -1,0 +1,37 @@
+"""The rule interface: a NamedTuple of pure functions (optax style)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+
+Array = jax.Array
+Theta = Array  # one rule's coefficients; last axis indexes `Rule.names`
+Local = Mapping[str, Array]  # local signals at the synapse: pre, post, w, error, ...
+RuleState = Any  # traces; () for memoryless rate rules
+
+
+class Rule(NamedTuple):
+    """A parametrised plasticity rule ``dw = F(local; theta)``.
+
+    Attributes:
+        init_theta: ``key -> theta``, a random starting point for the outer loop.
+        init_state: ``w -> state``, the rule's own state (eligibility traces, ...).
+        update: ``(theta, local, state) -> (dw, state)``. ``dw`` has the shape of
+            ``local["w"]`` and is the change *before* the network's learning rate.
+        names: one name per coefficient, in the order of theta's last axis.
+        needs: keys of ``local`` that ``update`` reads.
+        symbols: how the printer writes each variable (``{"pre": "x", ...}``).
+    """
+
+    init_theta: Callable[[Array], Theta]
+    init_state: Callable[[Array], RuleState]
+    update: Callable[[Theta, Local, RuleState], tuple[Array, RuleState]]
+    names: tuple[str, ...]
+    needs: tuple[str, ...]
+    symbols: Mapping[str, str]
+
+    @property
+    def size(self) -> int:
+        return len(self.names)

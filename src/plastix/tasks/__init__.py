@@ -1,0 +1,6 @@
+"""Tasks: data distributions, the inner loop, and the loss that scores it."""
+
+from plastix.tasks._base import Episode, LossFn, Task, meta_loss, unroll
+from plastix.tasks._pca import pca, random_rotation, spectrum
+
+__all__ = ["Episode", "LossFn", "Task", "meta_loss", "pca", "random_rotation", "spectrum", "unroll"]

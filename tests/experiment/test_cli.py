@@ -1,0 +1,106 @@
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from plastix import cli
+from plastix.experiment import _runner
+
+
+def plastix(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "plastix.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def _rows(path):
+    with open(path / "metrics.csv") as fh:
+        return [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(fh)]
+
+
+def test_run_writes_metrics_figures_and_json_summary(tiny_config, tmp_path):
+    out = tmp_path / "run"
+    r = plastix("run", tiny_config, "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "learned rule" in r.stdout and "angle to oja" in r.stdout
+    rows = _rows(out)
+    assert len(rows) == 6
+    for col in ("generation", "loss_best", "loss_mean", "n_unstable", "angle_oja", "theta_ff_110", "theta_ff_021"):
+        assert col in rows[0]
+    for fig in ("coefficients.png", "loss.png", "weights.png"):
+        assert (out / "figures" / fig).stat().st_size > 5000
+    cfg = (out / "config.toml").read_text()
+    assert "seed = 3" in cfg and "[versions]" in cfg and "jax" in cfg
+    s = json.loads(plastix("show", out, "--json").stdout)
+    assert s["generations"] == 6 and set(s["angles"]) == {"oja"} and len(s["theta"]["ff"]) == 27
+    for k in ("loss", "heldout_loss", "rule", "wall_s"):
+        assert k in s
+    assert s["rule"].startswith("dw = eta (")
+    r = plastix("plot", out)
+    assert r.returncode == 0 and "loss.png" in r.stdout
+
+
+def test_resume_after_a_crash_repeats_the_uninterrupted_run(tiny_config, tmp_path):
+    from plastix.experiment import load
+
+    cfg = load(tiny_config)
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    _runner.run(cfg, full)
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_3(gen, row):
+        if gen == 3:
+            raise Crash
+
+    with pytest.raises(Crash):
+        _runner.run(cfg, cut, progress=crash_at_3)
+    # A row written just before the crash but never checkpointed must be redone, not kept.
+    with open(cut / "metrics.csv", "a") as fh:
+        fh.write("99," + ",".join(["0"] * (len(_rows(cut)[0]) - 1)) + "\n")
+    r = plastix("resume", cut, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert _rows(cut) == _rows(full)
+    assert json.loads((cut / "summary.json").read_text())["theta"] == json.loads((full / "summary.json").read_text())["theta"]
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--set", "network.foo=1"], "network.foo"),
+        (["--set", "network.n_in=abc"], "network.n_in"),
+        (["--set", "task.kind=nope"], "task.kind"),
+        (["--set", "rules.ff.kind=nope"], "rules.ff.kind"),
+        (["--set", "network.n_in=0"], "network.n_in"),
+        (["--set", "network.n_out=4"], "n_out"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tiny_config, tmp_path, args, needle):
+    r = plastix("run", tiny_config, "--out", tmp_path / "x", "--quiet", *args)
+    assert r.returncode == 2
+    assert needle in r.stderr and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_config_and_existing_run_are_refused(tiny_config, tmp_path):
+    r = plastix("run", tmp_path / "missing.toml", "--quiet")
+    assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
+    out = tmp_path / "run"
+    assert plastix("run", tiny_config, "--out", out, "--quiet", "--set", "meta.generations=1").returncode == 0
+    before = (out / "metrics.csv").read_bytes()
+    r = plastix("run", tiny_config, "--out", out, "--quiet")
+    assert r.returncode == 2 and "already holds a run" in r.stderr and r.stderr.count("\n") == 1
+    assert (out / "metrics.csv").read_bytes() == before
+    r = plastix("resume", tmp_path / "nothing")
+    assert r.returncode == 2 and "not a run directory" in r.stderr
+    r = plastix("frobnicate")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+def test_list_names_configs_and_components(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for word in ("oja_n100", "pca", "polynomial", "anti_hebbian", "cma_es", "gradient", "linear"):
+        assert word in out

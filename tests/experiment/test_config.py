@@ -1,0 +1,47 @@
+import pytest
+
+from plastix import experiment
+from plastix.experiment import UserError
+
+
+def test_shipped_configs_validate():
+    from pathlib import Path
+
+    configs = sorted(Path(__file__).resolve().parents[2].joinpath("configs").glob("*.toml"))
+    assert {"oja", "oja_n100", "pca"} <= {p.stem for p in configs}
+    for p in configs:
+        cfg = experiment.load(p)
+        experiment.build(cfg)
+
+
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("network.foo=1", "network.foo"),
+        ("network.n_in=abc", "network.n_in"),
+        ("network.n_in=0", "network.n_in"),
+        ("network.n_out=5", "n_out (5) must not exceed n_in (3)"),
+        ("task.kind=xyz", "task.kind"),
+        ("rules.ff.reference=foo", "allowed: anti_hebbian, hebb, oja".replace(", ", "', '") if False else "rules.ff.reference"),
+        ("meta.optimizer=nelder", "meta.optimizer"),
+        ("nokey", "section.key=value"),
+    ],
+)
+def test_bad_values_name_the_field(tiny_config, override, needle):
+    with pytest.raises(UserError) as err:
+        experiment.load(tiny_config, [override])
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        experiment.load(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = ")
+    with pytest.raises(UserError, match="invalid TOML"):
+        experiment.load(bad)
+
+
+def test_overrides_are_typed(tiny_config):
+    cfg = experiment.load(tiny_config, ["network.eta=0.1", "task.resample=true", "meta.l1=1e-3", "name=x"])
+    assert cfg.network.eta == 0.1 and cfg.task.resample is True and cfg.meta.l1 == 1e-3 and cfg.name == "x"

@@ -1,0 +1,76 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from plastix import networks, rules, tasks
+
+
+def _train(n_in, n_out, steps, theta_ff, theta_lat=None, seed=0):
+    lateral = n_out > 1
+    rs = {"ff": rules.polynomial()}
+    th = {"ff": theta_ff}
+    if lateral:
+        rs["lateral"] = rules.polynomial()
+        th["lateral"] = theta_lat
+    net = networks.linear(n_in, n_out, lateral=lateral)
+    task = tasks.pca(n_in, n_out, num_steps=steps)
+    k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
+    ep = task.sample(k1)
+    final = jax.jit(lambda th: tasks.unroll(rs, net, task, th, ep, k2))(th)
+    return networks.effective_weights(final), ep["pcs"], task.loss(final, ep)[0]
+
+
+def test_random_rotation_is_orthogonal_and_spectrum_is_geometric():
+    r = tasks.random_rotation(jax.random.PRNGKey(0), 8)
+    np.testing.assert_allclose(r @ r.T, np.eye(8), atol=1e-5)
+    np.testing.assert_allclose(tasks.spectrum(4), [2.0, 1.4, 0.98, 0.686], rtol=1e-6)
+
+
+def test_episode_covariance_has_the_documented_spectrum():
+    task = tasks.pca(5, 2, scale_spread=1.0)
+    ep = task.sample(jax.random.PRNGKey(3))
+    cov = ep["factor"] @ ep["factor"].T
+    evals, evecs = np.linalg.eigh(np.asarray(cov))
+    np.testing.assert_allclose(evals[::-1], tasks.spectrum(5), rtol=1e-4)
+    np.testing.assert_allclose(np.abs(evecs[:, ::-1][:, :2].T * ep["pcs"]).sum(1), 1.0, rtol=1e-4)
+
+
+def test_oja_converges_to_first_principal_component():
+    # Closed form: Oja's rule has the unit top eigenvector as its stable fixed point.
+    w, pcs, loss = _train(10, 1, 600, rules.oja())
+    cos = abs(float(w[0] @ pcs[0])) / float(jnp.linalg.norm(w[0]))
+    assert cos > 0.995 and abs(float(jnp.linalg.norm(w[0])) - 1) < 0.02 and float(loss) < 0.1
+
+
+def test_oja_plus_anti_hebbian_recovers_first_m_components():
+    w, pcs, loss = _train(12, 3, 800, rules.oja(), rules.anti_hebbian(), seed=1)
+    overlap = np.abs(np.asarray(w) @ np.asarray(pcs).T)
+    np.testing.assert_allclose(np.diag(overlap), 1.0, atol=0.03)
+    assert np.abs(overlap - np.diag(np.diag(overlap))).max() < 0.1
+    assert float(loss) < 0.2
+
+
+def test_meta_loss_penalises_unstable_rules_finitely():
+    rs = {"ff": rules.polynomial()}
+    net = networks.linear(5, 1)
+    task = tasks.pca(5, 1, num_steps=100)
+    f = jax.jit(tasks.meta_loss(rs, net, task, 4, unstable_loss=50.0))
+    loss, m = f({"ff": 30 * rules.hebb()}, jax.random.PRNGKey(0))  # Hebb explodes
+    assert float(loss) == 50.0 and float(m["unstable"]) == 1.0
+    nan_theta = {"ff": jnp.full(27, jnp.nan)}
+    loss, m = f(nan_theta, jax.random.PRNGKey(0))
+    assert np.isfinite(float(loss)) and float(m["unstable"]) == 1.0
+    loss, m = f({"ff": rules.oja()}, jax.random.PRNGKey(0))
+    assert float(m["unstable"]) == 0.0 and float(loss) < 0.5
+
+
+def test_meta_loss_jit_equals_eager_and_has_finite_gradients():
+    rs = {"ff": rules.polynomial()}
+    f = tasks.meta_loss(rs, networks.linear(4, 1), tasks.pca(4, 1, num_steps=30), 3, l1=0.01, remat=True)
+    theta = {"ff": rules.oja() + 0.01}
+    key = jax.random.PRNGKey(0)
+    eager, _ = f(theta, key)
+    jitted, _ = jax.jit(f)(theta, key)
+    np.testing.assert_allclose(eager, jitted, rtol=1e-4)
+    grad = jax.grad(lambda t: f(t, key)[0])(theta)
+    assert np.all(np.isfinite(grad["ff"])) and np.any(grad["ff"] != 0)
