@@ -59,7 +59,8 @@ def test_resume_after_a_crash_repeats_the_uninterrupted_run(tiny_config, tmp_pat
         _runner.run(cfg, cut, progress=crash_at_3)
     # A row written just before the crash but never checkpointed must be redone, not kept.
     with open(cut / "metrics.csv", "a") as fh:
-        fh.write("99," + ",".join(["0"] * (len(_rows(cut)[0]) - 1)) + "\n")
+        fh.write("3," + ",".join(["0"] * len(_rows(cut)[0])) + "\n")  # complete, never checkpointed
+        fh.write("4,0.1,0.2")  # cut short mid-line
     r = plastix("resume", cut, "--quiet")
     assert r.returncode == 0, r.stderr
     assert _rows(cut) == _rows(full)

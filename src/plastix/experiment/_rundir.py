@@ -95,8 +95,14 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
     f = path / METRICS
     if not f.exists():
         return []
+    rows = []
     with open(f, newline="") as fh:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        for row in csv.DictReader(fh):
+            try:
+                rows.append({k: float(v) for k, v in row.items()})
+            except (TypeError, ValueError):  # a line cut short by a crash
+                continue
+    return rows
 
 
 def write_metrics(path: Path, rows: list[dict[str, float]]) -> None:

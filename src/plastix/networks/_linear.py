@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import solve_triangular
 
 from plastix.networks._base import NetState, Network
 
 
 def effective_weights(state: NetState) -> jax.Array:
-    """The map ``x -> y`` the network computes, ``(I - L)^{-1} W``, ``[out, in]``."""
+    """The map ``x -> y`` the network computes, ``(I - L)^{-1} W``, ``[out, in]``.
+
+    ``L`` is strictly lower triangular, hence nilpotent (``L^M = 0``), so
+    ``(I - L)^{-1} W = sum_{k<M} L^k W`` holds exactly; Horner's scheme takes
+    ``M - 1`` small products, which vectorise far better over a population
+    than a batched triangular solve.
+    """
     w = state.w["ff"]
     if "lateral" not in state.w:
         return w
-    eye = jnp.eye(w.shape[0], dtype=w.dtype)
-    return solve_triangular(eye - state.w["lateral"], w, lower=True, unit_diagonal=True)
+    lat = state.w["lateral"]
+    out = w
+    for _ in range(w.shape[0] - 1):
+        out = w + lat @ out
+    return out
 
 
 def linear(
@@ -31,7 +39,7 @@ def linear(
 
     ``L`` is strictly lower triangular (output ``i`` hears outputs ``j < i``,
     the hierarchical scheme of Rubner & Tavan 1989 / Sanger 1989), so
-    ``y = (I - L)^{-1} W x`` is solved exactly by one triangular solve. Updates
+    ``y = (I - L)^{-1} W x`` is solved exactly (:func:`effective_weights`). Updates
     are ``W += eta * dW`` and ``L += eta_lateral * dL`` (``dL`` masked to the
     lower triangle). Weights are clipped to ``[-w_max, w_max]`` so that an
     exploding candidate rule stays finite; reaching the bound marks the run
@@ -61,11 +69,9 @@ def linear(
         return NetState(ws)
 
     def step(state, x):
-        # x: [batch, n_in] -> y: [batch, n_out]
-        y = x @ state.w["ff"].T
-        if lateral:
-            eye = jnp.eye(n_out, dtype=y.dtype)
-            y = solve_triangular(eye - state.w["lateral"], y.T, lower=True, unit_diagonal=True).T
+        # x: [batch, n_in] -> y: [batch, n_out]; with lateral connections the
+        # exact solution of y = W x + L y, via the [out, in] effective map.
+        y = x @ effective_weights(state).T
         local = {"ff": {"pre": x, "post": y, "w": state.w["ff"]}}
         if lateral:
             local["lateral"] = {"pre": y, "post": y, "w": state.w["lateral"]}
