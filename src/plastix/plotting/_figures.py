@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # figures are written to files; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
@@ -19,6 +20,10 @@ def coefficients(
 ):
     """Coefficient trajectories per rule; the reference rule's non-zero terms in colour.
 
+    Dotted lines mark the reference coefficients scaled by ``c``, the
+    least-squares scale of the final rule onto the reference (a rule is only
+    defined up to its learning rate).
+
     Args:
         generations: ``[G]``.
         theta: projection -> ``[G, K]`` coefficient trajectory (the ES mean).
@@ -28,10 +33,11 @@ def coefficients(
     fig, axes = plt.subplots(1, len(theta), figsize=(6.5 * len(theta), 4.2), squeeze=False)
     for ax, (p, traj) in zip(axes[0], sorted(theta.items())):
         ref_name, ref = references.get(p, (None, np.zeros(traj.shape[1])))
+        c = float(traj[-1] @ ref / (ref @ ref)) if np.any(ref) else 0.0
         for k, name in enumerate(names[p]):
             if ref[k] != 0:
-                ax.plot(generations, traj[:, k], lw=2.2, label=f"A{name} ({ref_name}: {ref[k]:+g})")
-                ax.axhline(ref[k], color=ax.lines[-1].get_color(), ls=":", lw=1)
+                ax.plot(generations, traj[:, k], lw=2.2, label=f"A{name} ({ref_name}: {ref[k]:+g}, dotted: ×{c:.2f})")
+                ax.axhline(c * ref[k], color=ax.lines[-1].get_color(), ls=":", lw=1)
             else:
                 ax.plot(generations, traj[:, k], color="0.7", lw=0.8)
         ax.axhline(0, color="k", lw=0.5)
@@ -85,5 +91,6 @@ def weights_vs_pcs(w: np.ndarray, pcs: np.ndarray):
                      fontsize=9)
         ax.legend(fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("input")
+    axes[-1, 0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
