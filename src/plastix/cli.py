@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     s = sub.add_parser("resume", help="continue an interrupted run")
     s.add_argument("dir", type=Path)
+    s.add_argument("--generations", type=int, help="raise the run's generation budget and continue")
     s.add_argument("--quiet", action="store_true")
     s = sub.add_parser("plot", help="redraw a run's figures")
     s.add_argument("dir", type=Path)
@@ -106,6 +107,8 @@ def _resume(args) -> int:
     from plastix.experiment import _rundir, _runner
 
     cfg = _rundir.read_config(args.dir)
+    if args.generations is not None:
+        cfg = _runner.extend(args.dir, args.generations)
     bar, update = _progress(cfg.meta.generations, args.quiet)
     if bar:
         with bar:

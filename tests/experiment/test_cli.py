@@ -105,3 +105,15 @@ def test_list_names_configs_and_components(capsys):
     out = capsys.readouterr().out
     for word in ("oja_n100", "pca", "polynomial", "anti_hebbian", "cma_es", "gradient", "linear"):
         assert word in out
+
+
+def test_resume_can_extend_a_finished_run(tiny_config, tmp_path):
+    from plastix.experiment import load
+
+    _runner.run(load(tiny_config, ["meta.generations=8"]), tmp_path / "eight")
+    _runner.run(load(tiny_config), tmp_path / "six")
+    r = plastix("resume", tmp_path / "six", "--generations", "8", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert _rows(tmp_path / "six") == _rows(tmp_path / "eight")
+    r = plastix("resume", tmp_path / "six", "--generations", "5")
+    assert r.returncode == 2 and "already has 8" in r.stderr

@@ -144,6 +144,21 @@ def resume(path: Path, progress: Callable | None = None) -> dict:
     return execute(path, progress)
 
 
+def extend(path: Path, generations: int) -> Config:
+    """Raise a run's ``meta.generations`` (in its ``config.toml``) so ``resume`` continues it."""
+    from plastix.experiment._config import UserError
+
+    cfg = rd.read_config(path)
+    if generations <= cfg.meta.generations:
+        raise UserError(f"--generations {generations}: the run already has {cfg.meta.generations}; give more")
+    ckpt = rd.load_checkpoint(path)
+    if ckpt is not None and ckpt["stopped"] is not None:
+        raise UserError(f"--generations: the run stopped on its target ({ckpt['stopped']}); nothing to extend")
+    cfg = cfg.model_copy(update={"meta": cfg.meta.model_copy(update={"generations": generations})})
+    rd.atomic_write(path / rd.CONFIG, rd.tomli_w.dumps(rd._toml_safe(cfg.model_dump())).encode())
+    return cfg
+
+
 def reference_loss(cfg: Config, heldout: bool = True) -> dict[str, float]:
     """Task loss of the reference rules themselves, the floor a learned rule is compared with."""
     exp = build(cfg)

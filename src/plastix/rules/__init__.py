@@ -2,11 +2,13 @@
 
 from plastix.rules._base import Local, Rule, RuleState, Theta
 from plastix.rules._polynomial import SIDES, polynomial
+from plastix.rules._spike_trace import SPIKE_TRACE_NAMES, spike_trace, vogels_istdp
 from plastix.rules._reference import REFERENCES, anti_hebbian, from_terms, hebb, oja
 
 __all__ = [
     "REFERENCES",
     "SIDES",
+    "SPIKE_TRACE_NAMES",
     "Local",
     "Rule",
     "RuleState",
@@ -16,4 +18,6 @@ __all__ = [
     "hebb",
     "oja",
     "polynomial",
+    "spike_trace",
+    "vogels_istdp",
 ]
