@@ -141,8 +141,9 @@ def generation(thetas: np.ndarray, s: OjaSettings, num_datasets: int, rng: np.ra
         sign = np.where(dots < 0, -1.0, 1.0).astype(np.float32)
         dist = np.linalg.norm(w - sign[..., None] * pc1[:, None, :], axis=2)  # [D, P]
         bad = (np.abs(w).max(axis=2) >= s.w_max) | ~np.isfinite(dist)
-        dist = np.where(bad, s.unstable_loss, np.minimum(np.nan_to_num(dist, nan=s.unstable_loss),
-                                                         s.unstable_loss))
+        dist = np.where(
+            bad, s.unstable_loss, np.minimum(np.nan_to_num(dist, nan=s.unstable_loss), s.unstable_loss)
+        )
     task_loss = dist.mean(axis=0)
     return {
         "loss": task_loss + s.l1 * np.abs(thetas).sum(axis=1),
@@ -154,7 +155,8 @@ def generation(thetas: np.ndarray, s: OjaSettings, num_datasets: int, rng: np.ra
 def generation_flops(s: OjaSettings, popsize: int, num_datasets: int) -> dict[str, float]:
     """Floating-point operations of one generation, by part (multiply-add = 2).
 
-    ``shared``: per dataset, the rotation (QR with Q formed, ~8/3 N^3) and every step's data ``x = z F^T`` (2 B N^2), ``x^2`` and its means (3 B N);
+    ``shared``: per dataset, the rotation (QR with Q formed, ~8/3 N^3) and
+    every step's data ``x = z F^T`` (2 B N^2), ``x^2`` and its means (3 B N);
     done once for the whole population. ``candidate``: per candidate, dataset
     and step, ``y = W x`` (2 B N), the moments ``[y, y^2]^T [x, x^2]`` (8 B N),
     ``y^2`` (B) and the update from 27 coefficients (~60 N).
@@ -193,8 +195,9 @@ def check_rule_against_plastix(n: int = 7, seed: int = 0) -> float:
     return worst
 
 
-def self_check(n: int = 20, num_datasets: int = 20, repeats: int = 20, seed: int = 0,
-               verbose: bool = True) -> dict:
+def self_check(
+    n: int = 20, num_datasets: int = 20, repeats: int = 20, seed: int = 0, verbose: bool = True
+) -> dict:
     """Does the baseline compute what plastix computes? Prints the comparison; no assertion.
 
     1. The update on identical data equals plastix's polynomial rule (exact up
@@ -219,8 +222,9 @@ def self_check(n: int = 20, num_datasets: int = 20, repeats: int = 20, seed: int
     same_theta = bool(np.array_equal(np.asarray(exp.references["ff"][1]), OJA_THETA))
     s = OjaSettings.from_config(cfg)
     rng = np.random.default_rng(seed)
-    np_losses = [float(generation(OJA_THETA[None], s, num_datasets, rng)["task_loss"][0])
-                 for _ in range(repeats)]
+    np_losses = [
+        float(generation(OJA_THETA[None], s, num_datasets, rng)["task_loss"][0]) for _ in range(repeats)
+    ]
     fn = jax.jit(exp.train_loss)
     theta = {"ff": jnp.asarray(OJA_THETA)}
     key = jax.random.PRNGKey(seed)
@@ -246,9 +250,11 @@ def self_check(n: int = 20, num_datasets: int = 20, repeats: int = 20, seed: int
         print(f"numpy baseline self-check (N={n}, {repeats} x {num_datasets} datasets):")
         print(f"  update on identical data, max rel diff vs plastix: {rel:.2e}")
         print(f"  plastix's Oja reference theta == numpy OJA_THETA:  {same_theta}")
-        print(f"  task loss of Oja's rule: numpy {np_mean:.4f} +- {out['numpy_oja_loss_se']:.4f}, "
-              f"plastix {px_mean:.4f} +- {out['plastix_oja_loss_se']:.4f} (mean +- s.e.), "
-              f"|diff| {out['loss_diff']:.4f}")
+        print(
+            f"  task loss of Oja's rule: numpy {np_mean:.4f} +- {out['numpy_oja_loss_se']:.4f}, "
+            f"plastix {px_mean:.4f} +- {out['plastix_oja_loss_se']:.4f} (mean +- s.e.), "
+            f"|diff| {out['loss_diff']:.4f}"
+        )
         print(f"  => {'AGREE' if out['agree'] else 'DISAGREE'} (tolerances: update rel 1e-4, loss 0.05)")
     return out
 
@@ -268,8 +274,12 @@ def time_generation(s: OjaSettings, popsize: int, num_datasets: int, repeats: in
         t0 = time.perf_counter()
         out = generation(thetas, s, num_datasets, rng)
         times.append(time.perf_counter() - t0)
-    return {"seconds": float(np.median(times)), "times": times,
-            "task_loss": float(np.mean(out["task_loss"])), "unstable": float(np.mean(out["unstable"]))}
+    return {
+        "seconds": float(np.median(times)),
+        "times": times,
+        "task_loss": float(np.median(out["task_loss"])),
+        "unstable": float(np.mean(out["unstable"])),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -280,8 +290,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeats", type=int, default=3, help="timed generations")
     ap.add_argument("--check-repeats", type=int, default=20, help="generations averaged by the self-check")
     ap.add_argument("--no-check", action="store_true", help="skip the self-check against plastix")
-    ap.add_argument("--settings", default=None,
-                    help="JSON of OjaSettings fields (overrides --n); used by bench_generation.py")
+    ap.add_argument(
+        "--settings",
+        default=None,
+        help="JSON of OjaSettings fields (overrides --n); used by bench_generation.py",
+    )
     ap.add_argument("--json", action="store_true", help="print only the timing, as one JSON line")
     args = ap.parse_args(argv)
     check = None
@@ -292,8 +305,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         print(json.dumps(res))
     else:
-        print(f"numpy generation (P={args.popsize}, D={args.datasets}, N={s.n_in}, B={s.batch}, "
-              f"T={s.steps}): median {res['seconds'] * 1e3:.1f} ms over {args.repeats}")
+        print(
+            f"numpy generation (P={args.popsize}, D={args.datasets}, N={s.n_in}, B={s.batch}, "
+            f"T={s.steps}): median {res['seconds'] * 1e3:.1f} ms over {args.repeats}"
+        )
     return {"check": check, **res}
 
 

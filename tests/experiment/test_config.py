@@ -24,6 +24,7 @@ def test_shipped_configs_validate():
         ("task.kind=xyz", "task.kind"),
         ("rules.ff.reference=foo", "allowed: anti_hebbian, hebb, oja".replace(", ", "', '") if False else "rules.ff.reference"),
         ("meta.optimizer=nelder", "meta.optimizer"),
+        ("task.samples=2", "task.samples (2) must be 0 or >= network.n_in (3)"),
         ("nokey", "section.key=value"),
     ],
 )

@@ -74,3 +74,28 @@ def test_meta_loss_jit_equals_eager_and_has_finite_gradients():
     np.testing.assert_allclose(eager, jitted, rtol=1e-4)
     grad = jax.grad(lambda t: f(t, key)[0])(theta)
     assert np.all(np.isfinite(grad["ff"])) and np.any(grad["ff"] != 0)
+
+
+def test_finite_dataset_minibatches_come_from_its_points_and_targets_its_pcs():
+    task = tasks.pca(6, 2, batch=50, samples=300)
+    ep = task.sample(jax.random.PRNGKey(0))
+    data = np.asarray(ep["data"])
+    assert data.shape == (300, 6)
+    x = np.asarray(task.inputs(ep, 0, jax.random.PRNGKey(1)))
+    assert all(np.any(np.all(np.isclose(data, row), axis=1)) for row in x)
+    evals, evecs = np.linalg.eigh(data.T @ data / 300)
+    np.testing.assert_allclose(np.abs(evecs[:, ::-1][:, :2].T @ np.asarray(ep["pcs"]).T), np.eye(2), atol=1e-4)
+
+
+def test_oja_converges_on_a_finite_dataset():
+    rs = {"ff": rules.polynomial()}
+    f = jax.jit(tasks.meta_loss(rs, networks.linear(20, 1), tasks.pca(20, 1, num_steps=400, samples=2000), 8))
+    loss, m = f({"ff": rules.oja()}, jax.random.PRNGKey(0))
+    assert float(m["cos_0"]) > 0.995 and float(loss) < 0.1
+
+
+def test_finite_dataset_needs_enough_points():
+    import pytest
+
+    with pytest.raises(ValueError, match="samples"):
+        tasks.pca(10, 1, samples=5)

@@ -46,7 +46,7 @@ def build(cfg: Config) -> Experiment:
     t = cfg.task
     task = TASKS[t.kind](
         n.n_in, n.n_out, num_steps=t.steps, batch=t.batch, scale=t.spectrum_scale, decay=t.spectrum_decay,
-        scale_spread=t.scale_spread,
+        scale_spread=t.scale_spread, samples=t.samples,
     )
     rule_set, refs, theta0 = {}, {}, {}
     key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0)

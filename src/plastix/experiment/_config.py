@@ -47,6 +47,7 @@ class TaskConfig(_Section):
     spectrum_scale: float = Field(2.0, gt=0, description="largest eigenvalue")
     spectrum_decay: float = Field(0.7, gt=0, le=1, description="ratio of consecutive eigenvalues")
     scale_spread: float = Field(1.0, ge=1, description="each dataset's spectrum scaled by U_log[1/s, s]")
+    samples: int = Field(0, ge=0, description="points per dataset (minibatches drawn from them); 0: stream")
     episodes: int = Field(20, ge=1, description="training datasets per generation")
     heldout_episodes: int = Field(50, ge=1, description="fresh datasets for the final score")
     resample: bool = Field(False, description="draw fresh training datasets every generation")
@@ -115,6 +116,8 @@ class Config(_Section):
         want = {"ff", "lateral"} if self.network.lateral else {"ff"}
         if set(self.rules) != want:
             raise ValueError(f"rules must be given for exactly the plastic projections {sorted(want)}, got {sorted(self.rules)}")
+        if 0 < self.task.samples < self.network.n_in:
+            raise ValueError(f"task.samples ({self.task.samples}) must be 0 or >= network.n_in ({self.network.n_in})")
         if self.task.kind == "pca" and self.network.kind != "linear":
             raise ValueError("task 'pca' needs network 'linear'")
         return self

@@ -34,13 +34,23 @@ def pca(
     scale: float = 2.0,
     decay: float = 0.7,
     scale_spread: float = 1.0,
+    samples: int = 0,
 ) -> Task:
     r"""Learn the first ``n_out`` principal components of a random Gaussian dataset.
 
     Dataset family: ``x ~ N(0, C)``, ``C = R diag(lambda) R^T``, with the fixed
     spectrum :func:`spectrum` and a Haar-random rotation ``R`` per dataset, so
-    the principal components are the first columns of ``R``. Each inner step
-    draws a fresh batch of ``batch`` samples of that dataset.
+    the principal components are the first columns of ``R``.
+
+    With ``samples = 0`` each inner step draws a fresh batch of ``batch``
+    samples from the Gaussian, and the targets are its exact principal
+    components. With ``samples = n > 0`` a dataset is a finite sample: ``n``
+    points drawn once per episode, from which each inner step takes a random
+    minibatch of ``batch`` (with replacement), and the targets are that
+    sample's principal components (the eigenvectors of its covariance), the
+    best any rule can find from it. A finite dataset draws ``n N`` normals
+    once instead of ``batch N`` every step, and skips the per-step ``N x N``
+    product: about ten times less data work at ``N = 100``.
 
     With ``scale_spread = s > 1`` the whole spectrum of each dataset is also
     multiplied by a factor drawn log-uniformly from ``[1/s, s]``. With one
@@ -60,15 +70,24 @@ def pca(
     """
     if n_out > n_in:
         raise ValueError(f"n_out ({n_out}) must not exceed n_in ({n_in})")
+    if samples < 0 or (0 < samples < n_in):
+        raise ValueError(f"samples must be 0 (stream) or >= n_in ({n_in}), got {samples}")
     lam = spectrum(n_in, scale, decay)
 
     def sample(key):
-        k_rot, k_scale = jax.random.split(key)
+        k_rot, k_scale, k_data = jax.random.split(key, 3)
         r = random_rotation(k_rot, n_in)
         log_s = jnp.log(scale_spread) * jax.random.uniform(k_scale, (), minval=-1.0, maxval=1.0)
-        return {"factor": r * jnp.sqrt(lam * jnp.exp(log_s)), "pcs": r[:, :n_out].T}
+        factor = r * jnp.sqrt(lam * jnp.exp(log_s))
+        if not samples:
+            return {"factor": factor, "pcs": r[:, :n_out].T}
+        data = jax.random.normal(k_data, (samples, n_in), factor.dtype) @ factor.T
+        _, vecs = jnp.linalg.eigh(data.T @ data / samples)  # ascending eigenvalues
+        return {"data": data, "pcs": vecs[:, ::-1][:, :n_out].T}
 
     def inputs(episode, t, key):
+        if samples:
+            return episode["data"][jax.random.randint(key, (batch,), 0, samples)]
         z = jax.random.normal(key, (batch, n_in), episode["factor"].dtype)
         return z @ episode["factor"].T
 
