@@ -18,6 +18,7 @@ demo: $(STAMP)
 
 ## Install and run the whole test suite (what CI runs).
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 ## Install and run the benchmarks; results go to benchmarks/README.md.

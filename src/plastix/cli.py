@@ -28,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run an experiment config into a new run directory")
     r.add_argument("config", help="TOML config (a path, or the name of a shipped config: `plastix list`)")
-    r.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
+    r.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value"
+    )
     r.add_argument("--out", type=Path, help="run directory (default: runs/<name>-<time>)")
     r.add_argument("--seed", type=int, help="override the config's seed")
     r.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
@@ -72,7 +74,10 @@ def _progress(total: int, quiet: bool):
 
     def update(gen, row):
         angles = " ".join(f"∠{k[6:]} {v:5.1f}°" for k, v in row.items() if k.startswith("angle_"))
-        info = f"best {row['loss_best']:.4f} mean {row['loss_mean']:.4f} unstable {int(row['n_unstable'])} {angles}"
+        info = (
+            f"best {row['loss_best']:.4f} mean {row['loss_mean']:.4f} "
+            f"unstable {int(row['n_unstable'])} {angles}"
+        )
         bar.update(task, completed=gen, info=info)
 
     return bar, update
@@ -82,8 +87,10 @@ def _print_summary(summary: dict, path: Path) -> None:
     from rich.console import Console
 
     c = Console()
-    c.print(f"[bold]{summary['name']}[/] — {summary['generations']} generations, {summary['wall_s']:.1f} s "
-            f"({summary['stopped']})")
+    c.print(
+        f"[bold]{summary['name']}[/] — {summary['generations']} generations, {summary['wall_s']:.1f} s "
+        f"({summary['stopped']})"
+    )
     for rule in summary["rule"].split("; "):
         c.print(f"  learned rule  [bold green]{rule}[/]")
     for k, v in summary["angles"].items():
@@ -156,7 +163,9 @@ def _show(args) -> int:
     if args.json:
         print(json.dumps(summary))
     elif summary["heldout_loss"] is None:
-        print(f"{cfg.name}: unfinished after {summary['generations']} generations; `plastix resume {args.dir}`")
+        print(
+            f"{cfg.name}: unfinished after {summary['generations']} generations; `plastix resume {args.dir}`"
+        )
     else:
         _print_summary(summary, args.dir)
     return 0

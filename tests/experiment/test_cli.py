@@ -10,8 +10,13 @@ from plastix.experiment import _runner
 
 
 def plastix(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "plastix.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "plastix.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 def _rows(path):
@@ -26,7 +31,15 @@ def test_run_writes_metrics_figures_and_json_summary(tiny_config, tmp_path):
     assert "learned rule" in r.stdout and "angle to oja" in r.stdout
     rows = _rows(out)
     assert len(rows) == 6
-    for col in ("generation", "loss_best", "loss_mean", "n_unstable", "angle_oja", "theta_ff_110", "theta_ff_021"):
+    for col in (
+        "generation",
+        "loss_best",
+        "loss_mean",
+        "n_unstable",
+        "angle_oja",
+        "theta_ff_110",
+        "theta_ff_021",
+    ):
         assert col in rows[0]
     for fig in ("coefficients.png", "loss.png", "weights.png"):
         assert (out / "figures" / fig).stat().st_size > 5000
@@ -64,7 +77,10 @@ def test_resume_after_a_crash_repeats_the_uninterrupted_run(tiny_config, tmp_pat
     r = plastix("resume", cut, "--quiet")
     assert r.returncode == 0, r.stderr
     assert _rows(cut) == _rows(full)
-    assert json.loads((cut / "summary.json").read_text())["theta"] == json.loads((full / "summary.json").read_text())["theta"]
+    assert (
+        json.loads((cut / "summary.json").read_text())["theta"]
+        == json.loads((full / "summary.json").read_text())["theta"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,13 @@ from plastix import meta, networks, rules, tasks
 
 
 def _loss(n_in=3, steps=40, episodes=4, **kw):
-    return tasks.meta_loss({"ff": rules.polynomial()}, networks.linear(n_in, 1), tasks.pca(n_in, 1, num_steps=steps),
-                           episodes, **kw)
+    return tasks.meta_loss(
+        {"ff": rules.polynomial()},
+        networks.linear(n_in, 1),
+        tasks.pca(n_in, 1, num_steps=steps),
+        episodes,
+        **kw,
+    )
 
 
 def test_cma_generation_is_one_compiled_call():

@@ -29,7 +29,10 @@ def test_init_step_shapes_dtypes_and_locals():
     assert out.shape == (1,) and set(local) == {"inh"}
     assert set(local["inh"]) == {"pre", "post", "w", "dt"} and local["inh"]["pre"].shape == (200,)
     assert jax.tree.structure(new) == jax.tree.structure(state)
-    assert all(a.dtype == b.dtype and a.shape == b.shape for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(state)))
+    assert all(
+        a.dtype == b.dtype and a.shape == b.shape
+        for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(state), strict=True)
+    )
     # The spikes of this step increment the conductances by gbar * w.
     np.testing.assert_allclose(new.aux["ge"], 0.014 * state.aux["w_exc"][3], rtol=1e-6)
     np.testing.assert_allclose(new.aux["gi"], 0.035 * 0.1, rtol=1e-6)

@@ -1,8 +1,11 @@
 """Equivalence of networks.lif (+ spike_trace rule) with Brian2 on identical input spikes.
 
-Skipped where Brian2 cannot be imported (brian2 2.9.0 fails at import with
-numpy >= 2.4: it wraps the removed ``ndarray.ptp``).
+The test extra installs brian2 with numpy < 2.4 (brian2 2.9.0 fails at import
+with numpy >= 2.4: it wraps the removed ``ndarray.ptp``). Outside CI a missing
+brian2 skips the module; in CI it is an error, so the check can never vanish.
 """
+
+import os
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +17,8 @@ from plastix import networks, rules, tasks
 try:
     import brian2 as b2
 except Exception as err:  # ImportError, or AttributeError under numpy >= 2.4
+    if os.environ.get("CI"):
+        raise
     pytest.skip(f"brian2 not importable: {err!r}", allow_module_level=True)
 
 pytestmark = pytest.mark.slow
@@ -37,12 +42,14 @@ def input_events(seconds, key):
 
 
 def run_plastix(steps, aff, theta, key):
-    task = tasks.target_rate(train_time=SECONDS - 1, score_time=1, window=1, spike_trains=(steps[None], aff[None]))
+    task = tasks.target_rate(
+        train_time=SECONDS - 1, score_time=1, window=1, spike_trains=(steps[None], aff[None])
+    )
     net = networks.lif(dt=DT, record_bins=SECONDS)
     ep = task.sample(key)
-    final = jax.jit(lambda th: tasks.unroll_chunked({"inh": rules.spike_trace()}, net, task, {"inh": th}, ep, key))(
-        jnp.asarray(theta, jnp.asarray(0.0).dtype)
-    )
+    final = jax.jit(
+        lambda th: tasks.unroll_chunked({"inh": rules.spike_trace()}, net, task, {"inh": th}, ep, key)
+    )(jnp.asarray(theta, jnp.asarray(0.0).dtype))
     w_exc = net.init(jax.random.split(key)[0]).aux["w_exc"]
     return np.asarray(final.aux["counts"]), np.asarray(final.w["inh"][0]), np.asarray(w_exc)
 
@@ -53,21 +60,40 @@ def run_brian2(steps, aff, w_exc, theta, w_inh0=0.1, w_max=100.0):
     b2.start_scope()
     b2.prefs.codegen.target = "numpy"
     b2.defaultclock.dt = DT * b2.second
-    ms, mV = b2.ms, b2.mV
+    mV = b2.mV
     ns = {
-        "tau_m": p["tau_m"] * b2.second, "v_rest": p["v_rest"] * mV, "e_exc": p["e_exc"] * mV,
-        "e_inh": p["e_inh"] * mV, "tau_e": p["tau_exc"] * b2.second, "tau_i": p["tau_inh"] * b2.second,
-        "v_th": p["v_th"] * mV, "v_reset": p["v_reset"] * mV, "gbar_e": p["gbar_exc"], "gbar_i": p["gbar_inh"],
-        "alpha": theta[0], "beta": theta[1], "gamma": theta[2], "kappa": theta[3],
-        "tau_pre": theta[4] * b2.second, "tau_post": theta[5] * b2.second, "wmax": w_max,
+        "tau_m": p["tau_m"] * b2.second,
+        "v_rest": p["v_rest"] * mV,
+        "e_exc": p["e_exc"] * mV,
+        "e_inh": p["e_inh"] * mV,
+        "tau_e": p["tau_exc"] * b2.second,
+        "tau_i": p["tau_inh"] * b2.second,
+        "v_th": p["v_th"] * mV,
+        "v_reset": p["v_reset"] * mV,
+        "gbar_e": p["gbar_exc"],
+        "gbar_i": p["gbar_inh"],
+        "alpha": theta[0],
+        "beta": theta[1],
+        "gamma": theta[2],
+        "kappa": theta[3],
+        "tau_pre": theta[4] * b2.second,
+        "tau_post": theta[5] * b2.second,
+        "wmax": w_max,
     }
     eqs = """
     dv/dt = (-(v - v_rest) - ge * (v - e_exc) - gi * (v - e_inh)) / tau_m : volt (unless refractory)
     dge/dt = -ge / tau_e : 1
     dgi/dt = -gi / tau_i : 1
     """
-    neuron = b2.NeuronGroup(1, eqs, threshold="v > v_th", reset="v = v_reset", refractory=p["t_ref"] * b2.second,
-                            method="exponential_euler", namespace=ns)
+    neuron = b2.NeuronGroup(
+        1,
+        eqs,
+        threshold="v > v_th",
+        reset="v = v_reset",
+        refractory=p["t_ref"] * b2.second,
+        method="exponential_euler",
+        namespace=ns,
+    )
     neuron.v = p["v_rest"] * mV
     is_exc = aff < N_EXC
     inp_e = b2.SpikeGeneratorGroup(N_EXC, aff[is_exc], steps[is_exc] * DT * b2.second)
@@ -77,7 +103,8 @@ def run_brian2(steps, aff, w_exc, theta, w_inh0=0.1, w_max=100.0):
     exc.w = w_exc
     # The conductance jump uses the weight before this spike's update, as in plastix.
     inh = b2.Synapses(
-        inp_i, neuron,
+        inp_i,
+        neuron,
         """w : 1
         dxpre/dt = -xpre / tau_pre : 1 (event-driven)
         dxpost/dt = -xpost / tau_post : 1 (event-driven)""",
@@ -104,7 +131,9 @@ def events():
 @pytest.mark.parametrize("rule", ["none", "vogels"])
 def test_lif_equals_brian2_on_identical_spikes(events, rule):
     # Vogels' rate at a larger eta so that 5 s move the weights a lot.
-    theta = np.asarray(rules.vogels_istdp(eta=0.02)) if rule == "vogels" else np.array([0, 0, 0, 0, 0.02, 0.02])
+    theta = (
+        np.asarray(rules.vogels_istdp(eta=0.02)) if rule == "vogels" else np.array([0, 0, 0, 0, 0.02, 0.02])
+    )
     steps, aff = events
     key = jax.random.PRNGKey(3)
     with jax.enable_x64(True):
@@ -115,12 +144,15 @@ def test_lif_equals_brian2_on_identical_spikes(events, rule):
     wg = lambda w: np.array([w[groups == g].mean() for g in range(8)])  # noqa: E731
     print("counts plastix f64", counts64, "f32", counts32, "brian2", counts_b2)
     print("w/group plastix f64", wg(w64), "\n        f32", wg(w32), "\n     brian2", wg(w_b2))
-    # float64, same scheme, same event order: the runs agree up to rounding of
-    # exp() and the order of sums, which can move a rare threshold crossing by
-    # one step; allow one spike per 1 s bin.
-    np.testing.assert_allclose(counts64, counts_b2, atol=1)
-    np.testing.assert_allclose(wg(w64), wg(w_b2), rtol=1e-3, atol=1e-4)
-    # float32: rounding of V (~1e-6 mV) can shift a crossing, after which the
-    # spike trains decorrelate; the rate per bin stays within 10 % (+2 spikes).
+    # float64, same scheme, same event order: the two runs differ only in the
+    # rounding of exp() and of sums (measured: identical spike counts, every
+    # synaptic weight equal to 1e-14 relative), so we ask for identical counts
+    # per 1 s and per-synapse weights to 1e-9.
+    np.testing.assert_array_equal(counts64, counts_b2)
+    np.testing.assert_allclose(w64, w_b2, rtol=1e-9, atol=1e-12)
+    # float32 (the default): rounding of V (~1e-5 mV) can move a threshold
+    # crossing by a step, after which the spike trains drift apart. Measured:
+    # per-bin counts within 1 spike, group-mean weights within 2 %; we allow
+    # 10 % + 2 spikes per 1 s bin and 5 % per group.
     np.testing.assert_allclose(counts32, counts_b2, rtol=0.1, atol=2)
     np.testing.assert_allclose(wg(w32), wg(w_b2), rtol=0.05, atol=1e-3)

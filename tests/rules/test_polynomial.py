@@ -18,7 +18,7 @@ def naive(theta, local, variables, order):
     for k, exps in enumerate(itertools.product(range(order + 1), repeat=len(variables))):
         for s in range(b):
             term = np.ones(w.shape)
-            for v, e in zip(variables, exps):
+            for v, e in zip(variables, exps, strict=False):
                 x = local[v]
                 if rules.SIDES[v] == "pre":
                     x = x[s][None, :]
@@ -33,7 +33,14 @@ def naive(theta, local, variables, order):
 @given(
     order=st.integers(0, 3),
     variables=st.sampled_from(
-        [("pre", "post", "w"), ("pre", "post"), ("post", "w"), ("pre", "w"), ("pre", "post", "error", "w"), ("w",)]
+        [
+            ("pre", "post", "w"),
+            ("pre", "post"),
+            ("post", "w"),
+            ("pre", "w"),
+            ("pre", "post", "error", "w"),
+            ("w",),
+        ]
     ),
     n_pre=st.integers(1, 4),
     n_post=st.integers(1, 3),
@@ -79,8 +86,11 @@ def test_names_and_references():
 def test_jit_equals_eager_and_vmap_over_theta():
     rule = rules.polynomial()
     k = jax.random.split(jax.random.PRNGKey(1), 4)
-    local = {"pre": jax.random.normal(k[0], (16, 5)), "post": jax.random.normal(k[1], (16, 2)),
-             "w": jax.random.normal(k[2], (2, 5))}
+    local = {
+        "pre": jax.random.normal(k[0], (16, 5)),
+        "post": jax.random.normal(k[1], (16, 2)),
+        "w": jax.random.normal(k[2], (2, 5)),
+    }
     thetas = jax.random.normal(k[3], (6, 27))
     eager = np.stack([rule.update(t, local, ())[0] for t in thetas])
     jitted = jax.jit(jax.vmap(lambda t: rule.update(t, local, ())[0]))(thetas)
@@ -92,10 +102,19 @@ def test_float32_and_float64_agree():
     rng = np.random.default_rng(0)
     x, w, theta = rng.normal(size=(50, 4)), 0.5 * rng.normal(size=(3, 4)), rng.normal(size=27)
     y = x @ w.T
-    out32 = rule.update(jnp.asarray(theta, jnp.float32), {"pre": jnp.asarray(x, jnp.float32),
-                        "post": jnp.asarray(y, jnp.float32), "w": jnp.asarray(w, jnp.float32)}, ())[0]
+    out32 = rule.update(
+        jnp.asarray(theta, jnp.float32),
+        {
+            "pre": jnp.asarray(x, jnp.float32),
+            "post": jnp.asarray(y, jnp.float32),
+            "w": jnp.asarray(w, jnp.float32),
+        },
+        (),
+    )[0]
     with jax.enable_x64(True):
-        out64 = rule.update(jnp.asarray(theta), {"pre": jnp.asarray(x), "post": jnp.asarray(y), "w": jnp.asarray(w)}, ())[0]
+        out64 = rule.update(
+            jnp.asarray(theta), {"pre": jnp.asarray(x), "post": jnp.asarray(y), "w": jnp.asarray(w)}, ()
+        )[0]
         assert out64.dtype == jnp.float64
     np.testing.assert_allclose(out32, out64, rtol=1e-4, atol=1e-5)
 

@@ -84,7 +84,9 @@ def test_finite_dataset_minibatches_come_from_its_points_and_targets_its_pcs():
     x = np.asarray(task.inputs(ep, 0, jax.random.PRNGKey(1)))
     assert all(np.any(np.all(np.isclose(data, row), axis=1)) for row in x)
     evals, evecs = np.linalg.eigh(data.T @ data / 300)
-    np.testing.assert_allclose(np.abs(evecs[:, ::-1][:, :2].T @ np.asarray(ep["pcs"]).T), np.eye(2), atol=1e-4)
+    np.testing.assert_allclose(
+        np.abs(evecs[:, ::-1][:, :2].T @ np.asarray(ep["pcs"]).T), np.eye(2), atol=1e-4
+    )
 
 
 def test_oja_converges_on_a_finite_dataset():

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,13 +41,24 @@ def build(cfg: Config) -> Experiment:
     dtype = jnp.dtype(cfg.dtype)
     n = cfg.network
     network = NETWORKS[n.kind](
-        n.n_in, n.n_out, lateral=n.lateral, eta=n.eta, eta_lateral=n.eta_lateral,
-        init_scale=n.init_scale, w_max=n.w_max,
+        n.n_in,
+        n.n_out,
+        lateral=n.lateral,
+        eta=n.eta,
+        eta_lateral=n.eta_lateral,
+        init_scale=n.init_scale,
+        w_max=n.w_max,
     )
     t = cfg.task
     task = TASKS[t.kind](
-        n.n_in, n.n_out, num_steps=t.steps, batch=t.batch, scale=t.spectrum_scale, decay=t.spectrum_decay,
-        scale_spread=t.scale_spread, samples=t.samples,
+        n.n_in,
+        n.n_out,
+        num_steps=t.steps,
+        batch=t.batch,
+        scale=t.spectrum_scale,
+        decay=t.spectrum_decay,
+        scale_spread=t.scale_spread,
+        samples=t.samples,
     )
     rule_set, refs, theta0 = {}, {}, {}
     key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0)

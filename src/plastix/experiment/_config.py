@@ -115,9 +115,14 @@ class Config(_Section):
     def _projections(self):
         want = {"ff", "lateral"} if self.network.lateral else {"ff"}
         if set(self.rules) != want:
-            raise ValueError(f"rules must be given for exactly the plastic projections {sorted(want)}, got {sorted(self.rules)}")
+            raise ValueError(
+                f"rules must be given for exactly the plastic projections {sorted(want)}, "
+                f"got {sorted(self.rules)}"
+            )
         if 0 < self.task.samples < self.network.n_in:
-            raise ValueError(f"task.samples ({self.task.samples}) must be 0 or >= network.n_in ({self.network.n_in})")
+            raise ValueError(
+                f"task.samples ({self.task.samples}) must be 0 or >= network.n_in ({self.network.n_in})"
+            )
         if self.task.kind == "pca" and self.network.kind != "linear":
             raise ValueError("task 'pca' needs network 'linear'")
         return self
@@ -127,7 +132,9 @@ def _format(err: ValidationError) -> str:
     e = err.errors()[0]
     loc = ".".join(str(x) for x in e["loc"]) or "config"
     msg = e["msg"].removeprefix("Value error, ")
-    extra = f" (got {e['input']!r})" if e["type"] not in ("missing",) and not isinstance(e["input"], dict) else ""
+    extra = (
+        f" (got {e['input']!r})" if e["type"] not in ("missing",) and not isinstance(e["input"], dict) else ""
+    )
     more = f" [+{len(err.errors()) - 1} more]" if len(err.errors()) > 1 else ""
     return f"{loc}: {msg}{extra}{more}"
 

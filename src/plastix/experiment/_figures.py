@@ -26,10 +26,13 @@ def write_figures(path: Path) -> list[Path]:
         exp = build(cfg)
         gens = np.array([r["generation"] for r in rows])
         theta = {
-            p: np.array([[r[f"theta_{p}_{n}"] for n in rule.names] for r in rows]) for p, rule in exp.rules.items()
+            p: np.array([[r[f"theta_{p}_{n}"] for n in rule.names] for r in rows])
+            for p, rule in exp.rules.items()
         }
         names = {p: rule.names for p, rule in exp.rules.items()}
-        refs = {p: (name, np.asarray(REFERENCES[name](exp.rules[p]))) for p, (name, _) in exp.references.items()}
+        refs = {
+            p: (name, np.asarray(REFERENCES[name](exp.rules[p]))) for p, (name, _) in exp.references.items()
+        }
         figs = {
             "coefficients.png": plotting.coefficients(gens, theta, names, refs),
             "loss.png": plotting.loss_and_angles(

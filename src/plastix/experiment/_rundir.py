@@ -55,7 +55,9 @@ def create(path: Path, cfg: Config, force: bool) -> None:
         raise UserError(f"--out {path}: exists and is not a directory")
     if path.exists() and is_run(path):
         if not force:
-            raise UserError(f"--out {path}: already holds a run (use --force to overwrite, or `plastix resume`)")
+            raise UserError(
+                f"--out {path}: already holds a run (use --force to overwrite, or `plastix resume`)"
+            )
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     resolved = cfg.model_copy(update={"versions": versions()})

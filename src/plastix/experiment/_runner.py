@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -35,14 +35,18 @@ def theta_columns(exp: Experiment, theta) -> dict[str, float]:
     return {
         f"theta_{p}_{n}": float(v)
         for p in sorted(theta)
-        for n, v in zip(exp.rules[p].names, np.asarray(theta[p]).ravel())
+        for n, v in zip(exp.rules[p].names, np.asarray(theta[p]).ravel(), strict=False)
     }
 
 
 def rules_text(exp: Experiment, theta) -> dict[str, str]:
     return {
-        p: pretty(theta[p], exp.rules[p], lhs="dl" if p == "lateral" else "dw",
-                  scale="eta_l" if p == "lateral" else "eta")
+        p: pretty(
+            theta[p],
+            exp.rules[p],
+            lhs="dl" if p == "lateral" else "dw",
+            scale="eta_l" if p == "lateral" else "eta",
+        )
         for p in sorted(theta)
     }
 
@@ -153,7 +157,9 @@ def extend(path: Path, generations: int) -> Config:
         raise UserError(f"--generations {generations}: the run already has {cfg.meta.generations}; give more")
     ckpt = rd.load_checkpoint(path)
     if ckpt is not None and ckpt["stopped"] is not None:
-        raise UserError(f"--generations: the run stopped on its target ({ckpt['stopped']}); nothing to extend")
+        raise UserError(
+            f"--generations: the run stopped on its target ({ckpt['stopped']}); nothing to extend"
+        )
     cfg = cfg.model_copy(update={"meta": cfg.meta.model_copy(update={"generations": generations})})
     rd.atomic_write(path / rd.CONFIG, rd.tomli_w.dumps(rd._toml_safe(cfg.model_dump())).encode())
     return cfg

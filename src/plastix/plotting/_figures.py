@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 import matplotlib.ticker
@@ -31,12 +31,17 @@ def coefficients(
         references: projection -> (reference name, ``[K]`` reference theta).
     """
     fig, axes = plt.subplots(1, len(theta), figsize=(6.5 * len(theta), 4.2), squeeze=False)
-    for ax, (p, traj) in zip(axes[0], sorted(theta.items())):
+    for ax, (p, traj) in zip(axes[0], sorted(theta.items()), strict=False):
         ref_name, ref = references.get(p, (None, np.zeros(traj.shape[1])))
         c = float(traj[-1] @ ref / (ref @ ref)) if np.any(ref) else 0.0
         for k, name in enumerate(names[p]):
             if ref[k] != 0:
-                ax.plot(generations, traj[:, k], lw=2.2, label=f"A{name} ({ref_name}: {ref[k]:+g}, dotted: ×{c:.2f})")
+                ax.plot(
+                    generations,
+                    traj[:, k],
+                    lw=2.2,
+                    label=f"A{name} ({ref_name}: {ref[k]:+g}, dotted: ×{c:.2f})",
+                )
                 ax.axhline(c * ref[k], color=ax.lines[-1].get_color(), ls=":", lw=1)
             else:
                 ax.plot(generations, traj[:, k], color="0.7", lw=0.8)
@@ -50,7 +55,9 @@ def coefficients(
     return fig
 
 
-def loss_and_angles(generations: np.ndarray, losses: Mapping[str, np.ndarray], angles: Mapping[str, np.ndarray]):
+def loss_and_angles(
+    generations: np.ndarray, losses: Mapping[str, np.ndarray], angles: Mapping[str, np.ndarray]
+):
     """Loss (log scale) and angle to each reference rule (log scale) per generation."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     for name, v in losses.items():
@@ -87,8 +94,11 @@ def weights_vs_pcs(w: np.ndarray, pcs: np.ndarray):
         cos = abs(w[i] @ pcs[i]) / (np.linalg.norm(w[i]) * np.linalg.norm(pcs[i]) + 1e-12)
         ax.bar(idx - 0.2, pc, width=0.4, color="0.6", label=f"PC{i + 1}")
         ax.bar(idx + 0.2, w[i], width=0.4, color="C0", label=f"w{i + 1}")
-        ax.set_title(f"output {i + 1}: angle {np.degrees(np.arccos(min(cos, 1.0))):.1f}°, |w| = {np.linalg.norm(w[i]):.3f}",
-                     fontsize=9)
+        ax.set_title(
+            f"output {i + 1}: angle {np.degrees(np.arccos(min(cos, 1.0))):.1f}°, "
+            f"|w| = {np.linalg.norm(w[i]):.3f}",
+            fontsize=9,
+        )
         ax.legend(fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("input")
     axes[-1, 0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))

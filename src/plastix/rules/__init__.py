@@ -2,8 +2,8 @@
 
 from plastix.rules._base import Local, Rule, RuleState, Theta
 from plastix.rules._polynomial import SIDES, polynomial
-from plastix.rules._spike_trace import SPIKE_TRACE_NAMES, spike_trace, vogels_istdp
 from plastix.rules._reference import REFERENCES, anti_hebbian, from_terms, hebb, oja
+from plastix.rules._spike_trace import SPIKE_TRACE_NAMES, spike_trace, vogels_istdp
 
 __all__ = [
     "REFERENCES",

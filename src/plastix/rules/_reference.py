@@ -7,13 +7,14 @@ learned rule, "distance to Oja" is simply an angle between two vectors
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax.numpy as jnp
 import numpy as np
 
 from plastix.rules._base import Rule
 from plastix.rules._polynomial import polynomial
+from plastix.rules._spike_trace import vogels_istdp
 
 Term = tuple[Mapping[str, int], float]
 
@@ -52,8 +53,14 @@ def hebb(rule: Rule | None = None) -> jnp.ndarray:
     return from_terms(rule or polynomial(), [({"pre": 1, "post": 1}, 1.0)])
 
 
+def vogels(rule: Rule | None = None) -> jnp.ndarray:
+    """Vogels et al. (2011) inhibitory STDP with its published constants (:func:`vogels_istdp`)."""
+    return vogels_istdp()
+
+
 REFERENCES: dict[str, Callable[[Rule | None], jnp.ndarray]] = {
     "oja": oja,
     "anti_hebbian": anti_hebbian,
     "hebb": hebb,
+    "vogels_istdp": vogels,
 }

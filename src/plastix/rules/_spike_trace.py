@@ -77,7 +77,9 @@ def spike_trace(tau_min: float = 1e-4, tau_max: float = 10.0, init_std: float = 
         x_pre = x_pre * jnp.exp(-dt / tau_pre) + s_pre
         x_post_old = x_post * jnp.exp(-dt / tau_post)
         x_post = x_post_old + s_post
-        dw = (alpha + kappa * x_post_old)[:, None] * s_pre[None, :] + s_post[:, None] * (beta + gamma * x_pre)[None, :]
+        dw = (alpha + kappa * x_post_old)[:, None] * s_pre[None, :] + s_post[:, None] * (
+            beta + gamma * x_pre
+        )[None, :]
         return dw.astype(local["w"].dtype), (x_pre, x_post)
 
     symbols = {"pre": "S_j", "post": "S_i", "pre_trace": "x_j", "post_trace": "x_i"}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -104,7 +105,9 @@ def meta_loss(
         final = unroll(rules, network, task, theta, episode, k_run, remat=remat)
         loss, metrics = task.loss(final, episode)
         bad = network.unstable(final) | ~jnp.isfinite(loss)
-        loss = jnp.where(bad, unstable_loss, jnp.minimum(jnp.nan_to_num(loss, nan=unstable_loss), unstable_loss))
+        loss = jnp.where(
+            bad, unstable_loss, jnp.minimum(jnp.nan_to_num(loss, nan=unstable_loss), unstable_loss)
+        )
         return loss, bad, metrics
 
     def f(theta, key):

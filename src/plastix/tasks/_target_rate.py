@@ -10,7 +10,7 @@ of ``r_tg`` after training.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +29,7 @@ def input_rates(
     num: int,
     n_groups: int = 8,
     baseline: float = 5.0,
-    peak_rate: float = 100.0,
+    peak_rate: float = 50.0,
     tau_input: float = 0.05,
     rate_dt: float = 1e-3,
     sparsify: bool = True,
@@ -102,6 +102,8 @@ def _thinned_chunk(rates, t, key, groups, sub, dt, p_max):
     below 1e-12 per afferent and chunk.
     """
     length, n_aff = t.shape[0], groups.shape[0]
+    if p_max <= 0:  # silent inputs
+        return jnp.zeros((length, n_aff), rates.dtype)
     m = _candidates(length, p_max)
     k_gap, k_keep = jax.random.split(key)
     dtype = rates.dtype
@@ -127,7 +129,7 @@ def target_rate(
     n_inh: int = 200,
     n_groups: int = 8,
     baseline: float = 5.0,
-    peak_rate: float = 100.0,
+    peak_rate: float = 50.0,
     tau_input: float = 0.05,
     rate_dt: float = 1e-3,
     sparsify: bool = True,
@@ -151,9 +153,17 @@ def target_rate(
     Poisson process (Bernoulli with ``p = r dt`` per step) at its group's rate
     :func:`input_rates`; a dataset is one draw of those rates. For a vector of
     steps the spikes are drawn by thinning (:func:`_thinned_chunk`), which
-    needs ~20x fewer random numbers than one uniform per step and afferent. ``peak_rate``
-    = 100 Hz makes excitation alone drive the neuron far above 5 Hz (about
-    40 Hz with the default weak inhibition; see the tests). ``inputs(episode,
+    needs ~20x fewer random numbers than one uniform per step and afferent.
+
+    ``peak_rate`` = 50 Hz (a setting) makes excitation alone drive the neuron
+    to 20-35 Hz (weak initial inhibition). Measured with Vogels' rule (eta =
+    3e-3, rho0 = 5 Hz) over 8 datasets, rate in the last 10 s of 60 s:
+    5.0 +- 1.3 Hz (mean +- sd), inhibitory weights per group correlating
+    with the excitatory tuning at r > 0.96. At 100 Hz the neuron starts at
+    35-50 Hz but settles at 3.9 +- 1.1 Hz: the stronger input bumps correlate
+    the co-tuned inhibitory spikes with the postsynaptic ones, which adds
+    potentiation beyond the rule's mean-field set point rho0.
+    ``inputs(episode,
     t, key)`` accepts a scalar step or a vector of consecutive steps (one key
     for all), so :func:`unroll_chunked` draws a whole chunk of input spikes at
     once; nothing of size ``[num_steps, n_afferents]`` is ever stored.
@@ -175,11 +185,19 @@ def target_rate(
     train_bins, window_bins = round(train_time / bin_size), round(window / bin_size)
     score_bins = n_bins - train_bins
     sub = round(rate_dt / dt)
-    for name, value, unit in (("train_time + score_time", train_time + score_time, bin_size),
-                              ("train_time", train_time, bin_size), ("window", window, bin_size),
-                              ("bin_size", bin_size, dt), ("rate_dt", rate_dt, dt)):
+    for name, value, unit in (
+        ("train_time + score_time", train_time + score_time, bin_size),
+        ("train_time", train_time, bin_size),
+        ("window", window, bin_size),
+        ("bin_size", bin_size, dt),
+        ("rate_dt", rate_dt, dt),
+    ):
         if not math.isclose(round(value / unit) * unit, value, rel_tol=1e-6) or value <= 0:
             raise ValueError(f"{name} ({value}) must be a positive multiple of {unit}")
+    if baseline < 0 or peak_rate < 0 or (baseline + peak_rate) * dt >= 1:
+        raise ValueError(
+            f"need baseline, peak_rate >= 0 and (baseline + peak_rate) * dt < 1; got {baseline}, {peak_rate}"
+        )
     if window_bins > score_bins:
         raise ValueError(f"window ({window} s) is longer than score_time ({score_time} s)")
     groups = jnp.asarray(afferent_groups(n_exc, n_inh, n_groups))
@@ -209,7 +227,9 @@ def target_rate(
         ev_aff = np.asarray(spike_trains[1], np.int64)
         if ev_steps.ndim != 2 or ev_steps.shape != ev_aff.shape:
             raise ValueError("spike_trains must be two arrays [n_datasets, n_events] of equal shape")
-        if np.any(ev_aff >= n_aff) or np.any(np.diff(np.where(ev_steps < 0, np.iinfo(np.int32).max, ev_steps)) < 0):
+        if np.any(ev_aff >= n_aff) or np.any(
+            np.diff(np.where(ev_steps < 0, np.iinfo(np.int32).max, ev_steps)) < 0
+        ):
             raise ValueError(f"spike_trains: afferents must be < {n_aff} and events sorted by step")
         big = np.iinfo(np.int32).max
         st = jnp.asarray(np.where(ev_steps < 0, big, ev_steps), jnp.int32)
@@ -240,8 +260,10 @@ def target_rate(
     def loss(state: NetState, episode):
         counts = state.aux["counts"]
         if counts.shape[-1] < n_bins:
-            raise ValueError(f"the network records {counts.shape[-1]} bins; target_rate needs {n_bins} "
-                             f"(networks.lif(record_bins={n_bins}, bin_size={bin_size}, dt={dt}))")
+            raise ValueError(
+                f"the network records {counts.shape[-1]} bins; target_rate needs {n_bins} "
+                f"(networks.lif(record_bins={n_bins}, bin_size={bin_size}, dt={dt}))"
+            )
         rbar = jax.lax.dynamic_slice(counts, (episode["window"],), (window_bins,)).sum() / window
         rate_score = counts[train_bins:n_bins].sum() / score_time
         metrics = {"rate": rbar, "rate_score": rate_score, "w_inh": jnp.mean(state.w["inh"])}
@@ -323,7 +345,9 @@ def target_rate_loss(
         final = unroll_chunked(rules, network, task, theta, episode, k_run, chunk)
         loss, metrics = task.loss(final, episode)
         bad = network.unstable(final) | ~jnp.isfinite(loss)
-        loss = jnp.where(bad, unstable_loss, jnp.minimum(jnp.nan_to_num(loss, nan=unstable_loss), unstable_loss))
+        loss = jnp.where(
+            bad, unstable_loss, jnp.minimum(jnp.nan_to_num(loss, nan=unstable_loss), unstable_loss)
+        )
         return loss, bad, metrics
 
     def f(theta, key):
