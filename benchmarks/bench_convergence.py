@@ -35,7 +35,7 @@ PCA = ROOT / "configs" / "pca.toml"
 
 # Generation caps per N: (default, --full). The default keeps `make bench` near
 # 15 minutes on 2 cores; --full gives every size time to converge.
-CAPS = {3: (1200, 3000), 20: (250, 3000), 100: (60, 1500)}
+CAPS = {3: (1200, 3000), 20: (1000, 3000), 100: (600, 1500)}
 GRADIENT_CAP = (200, 1000)
 PCA_CAP = (40, None)  # None: the config's own meta.generations
 # The gradient and PCA runs use the first seed only, unless --full.
@@ -206,6 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
                 f"meta.target_angle={args.target}",
                 f"seed={seed}",
                 f"meta.generations={cap}",
+                # From N = 20 on, finite datasets of 2000 points, as configs/oja_n100.toml.
+                *(["task.samples=2000"] if n >= 20 else []),
                 *args.extra,
             ]
             r = run_one(OJA, ov, args.target)
@@ -227,6 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
                 f"meta.target_angle={args.target}",
                 f"seed={seed}",
                 f"meta.generations={cap}",
+                # From N = 20 on, finite datasets of 2000 points, as configs/oja_n100.toml.
+                *(["task.samples=2000"] if n >= 20 else []),
                 *args.extra,
             ]
             r = run_one(OJA, ov, args.target)

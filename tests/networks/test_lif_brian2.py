@@ -48,7 +48,7 @@ def run_plastix(steps, aff, theta, key):
     net = networks.lif(dt=DT, record_bins=SECONDS)
     ep = task.sample(key)
     final = jax.jit(
-        lambda th: tasks.unroll_chunked({"inh": rules.spike_trace()}, net, task, {"inh": th}, ep, key)
+        lambda th: tasks.unroll({"inh": rules.spike_trace()}, net, task, {"inh": th}, ep, key, chunk=1000)
     )(jnp.asarray(theta, jnp.asarray(0.0).dtype))
     w_exc = net.init(jax.random.split(key)[0]).aux["w_exc"]
     return np.asarray(final.aux["counts"]), np.asarray(final.w["inh"][0]), np.asarray(w_exc)

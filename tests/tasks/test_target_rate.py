@@ -69,7 +69,7 @@ def _short(**kw):
     return task, net
 
 
-def test_unroll_chunked_equals_unroll_on_identical_spikes():
+def test_chunked_unroll_equals_per_step_unroll_on_identical_spikes():
     rng = np.random.default_rng(1)
     t, a = np.nonzero(rng.random((4000, 1000)) < 2e-3)  # ~20 Hz per afferent
     task = tasks.target_rate(
@@ -80,7 +80,7 @@ def test_unroll_chunked_equals_unroll_on_identical_spikes():
     th = {"inh": rules.vogels_istdp(eta=0.05)}
     ep, key = task.sample(jax.random.PRNGKey(0)), jax.random.PRNGKey(1)
     slow = jax.jit(lambda th: tasks.unroll(rs, net, task, th, ep, key))(th)
-    fast = jax.jit(lambda th: tasks.unroll_chunked(rs, net, task, th, ep, key, chunk=500))(th)
+    fast = jax.jit(lambda th: tasks.unroll(rs, net, task, th, ep, key, chunk=500))(th)
     assert float(slow.aux["n_spikes"]) > 10
     for x, y in zip(jax.tree.leaves(slow), jax.tree.leaves(fast), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
@@ -106,7 +106,7 @@ def test_loss_formula_and_window():
 def test_target_rate_loss_vmaps_over_theta_and_scores_bad_candidates_finitely():
     rs = {"inh": rules.spike_trace()}
     task, net = _short()
-    f = tasks.target_rate_loss(rs, net, task, 2, unstable_loss=300.0, chunk=500)
+    f = tasks.meta_loss(rs, net, task, 2, unstable_loss=300.0, chunk=500)
     thetas = jnp.stack(
         [
             NO_PLASTICITY,
@@ -139,7 +139,7 @@ def test_vogels_rule_drives_rate_to_target():
     @jax.jit
     def run(theta, key):
         ep = task.sample(key)
-        return tasks.unroll_chunked(rs, net, task, {"inh": theta}, ep, key)
+        return tasks.unroll(rs, net, task, {"inh": theta}, ep, key, chunk=1000)
 
     thetas = jnp.stack([rules.vogels_istdp(eta=5e-3), NO_PLASTICITY])
     finals = jax.vmap(jax.vmap(run, in_axes=(None, 0)), in_axes=(0, None))(

@@ -44,20 +44,27 @@ def unroll(
     episode: Episode,
     key: Array,
     remat: bool = False,
+    chunk: int | None = None,
 ) -> NetState:
     """Train ``network`` from scratch on ``episode`` with ``rules``; return its final state.
 
     One ``lax.scan`` over the episode's ``task.num_steps`` inner steps. With
     ``remat`` the step is rematerialised in the backward pass, so a meta-gradient
     stores one carry per step instead of every intermediate.
+
+    With ``chunk`` the inputs are drawn ``chunk`` steps at a time by one call
+    ``task.inputs(episode, steps, key)`` (a task whose ``inputs`` takes a vector
+    of steps, such as :func:`plastix.tasks.target_rate`), and an outer scan runs
+    over chunks: for spiking tasks with ~10^6 steps this replaces a small random
+    draw per step by one vectorised draw per chunk. Same dynamics and update
+    order; the random stream differs (same distribution).
     """
     k_init, k_data = jax.random.split(key)
     state = network.init(k_init)
     rule_state = {p: rules[p].init_state(state.w[p]) for p in network.plastic}
 
-    def body(carry, t):
+    def step(carry, x):
         state, rule_state = carry
-        x = task.inputs(episode, t, jax.random.fold_in(k_data, t))
         state, _, local = network.step(state, x)
         dw = {}
         for p in network.plastic:
@@ -65,8 +72,23 @@ def unroll(
         return (network.apply(state, dw), rule_state), None
 
     if remat:
-        body = jax.checkpoint(body)
-    (state, _), _ = jax.lax.scan(body, (state, rule_state), jnp.arange(task.num_steps))
+        step = jax.checkpoint(step)
+    carry = (state, rule_state)
+    if chunk is None:
+
+        def body(carry, t):
+            return step(carry, task.inputs(episode, t, jax.random.fold_in(k_data, t)))
+
+        (state, _), _ = jax.lax.scan(body, carry, jnp.arange(task.num_steps))
+        return state
+    if task.num_steps % chunk:
+        raise ValueError(f"num_steps ({task.num_steps}) must be a multiple of chunk ({chunk})")
+
+    def chunk_body(carry, c):
+        xs = task.inputs(episode, c * chunk + jnp.arange(chunk), jax.random.fold_in(k_data, c))
+        return jax.lax.scan(step, carry, xs)[0], None
+
+    (state, _), _ = jax.lax.scan(chunk_body, carry, jnp.arange(task.num_steps // chunk))
     return state
 
 
@@ -78,6 +100,8 @@ def meta_loss(
     unstable_loss: float = 100.0,
     l1: float = 0.0,
     remat: bool = False,
+    chunk: int | None = None,
+    l1_scale: Any = None,
 ) -> LossFn:
     """The single seam between inner and outer loops: ``f(theta, key) -> (loss, metrics)``.
 
@@ -85,8 +109,10 @@ def meta_loss(
     each (vmapped), and averages the task loss. A run that is unstable
     (non-finite or bounded weights, or a non-finite loss) scores
     ``unstable_loss`` instead; every loss is capped there, so a bad candidate is
-    penalised but never poisons the average. ``l1`` adds ``l1 * sum|theta|``, the
-    sparsity prior of Confavreux et al. (2020).
+    penalised but never poisons the average. ``l1`` adds
+    ``l1 * sum|theta / l1_scale|``, the sparsity prior of Confavreux et al.
+    (2020); ``l1_scale`` (default 1) puts coefficients of different units on
+    one footing. ``remat`` and ``chunk`` are passed to :func:`unroll`.
 
     Because episodes depend on ``key`` only, ``jax.vmap(f, in_axes=(0, None))``
     over a population shares data generation across candidates (common random
@@ -102,7 +128,7 @@ def meta_loss(
     def one(theta, key):
         k_ep, k_run = jax.random.split(key)
         episode = task.sample(k_ep)
-        final = unroll(rules, network, task, theta, episode, k_run, remat=remat)
+        final = unroll(rules, network, task, theta, episode, k_run, remat=remat, chunk=chunk)
         loss, metrics = task.loss(final, episode)
         bad = network.unstable(final) | ~jnp.isfinite(loss)
         loss = jnp.where(
@@ -114,7 +140,8 @@ def meta_loss(
         keys = jax.random.split(key, num_episodes)
         losses, bad, metrics = jax.vmap(one, in_axes=(None, 0))(theta, keys)
         task_loss = jnp.mean(losses)
-        penalty = l1 * sum(jnp.sum(jnp.abs(t)) for t in jax.tree.leaves(theta))
+        scale = 1.0 if l1_scale is None else jnp.asarray(l1_scale)
+        penalty = l1 * sum(jnp.sum(jnp.abs(t / scale)) for t in jax.tree.leaves(theta))
         out = {k: jnp.mean(v) for k, v in metrics.items()}
         out.update(task_loss=task_loss, unstable=jnp.mean(bad.astype(losses.dtype)))
         total = task_loss + penalty

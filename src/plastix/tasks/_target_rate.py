@@ -10,16 +10,14 @@ of ``r_tg`` after training.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from plastix.networks._base import NetState, Network
+from plastix.networks._base import NetState
 from plastix.networks._lif import afferent_groups
-from plastix.rules._base import Rule
-from plastix.tasks._base import Episode, LossFn, Task
+from plastix.tasks._base import Task
 
 Array = jax.Array
 
@@ -163,10 +161,15 @@ def target_rate(
     35-50 Hz but settles at 3.9 +- 1.1 Hz: the stronger input bumps correlate
     the co-tuned inhibitory spikes with the postsynaptic ones, which adds
     potentiation beyond the rule's mean-field set point rho0.
-    ``inputs(episode,
-    t, key)`` accepts a scalar step or a vector of consecutive steps (one key
-    for all), so :func:`unroll_chunked` draws a whole chunk of input spikes at
-    once; nothing of size ``[num_steps, n_afferents]`` is ever stored.
+
+    ``inputs(episode, t, key)`` accepts a scalar step or a vector of
+    consecutive steps (one key for all), so ``unroll(..., chunk=1000)`` draws a
+    whole chunk of input spikes at once; nothing of size
+    ``[num_steps, n_afferents]`` is ever stored. Use it through
+    ``meta_loss(..., chunk=1000, unstable_loss=300)``: 300 lies above every
+    finite loss of this task (a silent neuron scores 250 for ``r_tg = 5`` Hz;
+    the refractory period caps the rate at 200 Hz, loss 190), so silent and
+    runaway neurons keep a finite loss ordered below the penalty.
 
     With ``spike_trains = (steps, afferents)``, two integer arrays
     ``[n_datasets, n_events]`` (events sorted by step, padded with ``-1``),
@@ -270,94 +273,3 @@ def target_rate(
         return (rbar - target) ** 2 / (rbar + 0.1), metrics
 
     return Task(sample, inputs, loss, num_steps)
-
-
-def unroll_chunked(
-    rules: Mapping[str, Rule],
-    network: Network,
-    task: Task,
-    theta: Mapping[str, Array],
-    episode: Episode,
-    key: Array,
-    chunk: int = 1000,
-) -> NetState:
-    """:func:`plastix.tasks.unroll` with inputs drawn ``chunk`` steps at a time.
-
-    Same network, rule and update order as ``unroll``, but a scan over chunks
-    whose body draws the chunk's inputs with one call
-    ``task.inputs(episode, steps, key)`` and scans over them. For a spiking task
-    this replaces one small random draw and key derivation per step by one
-    vectorised draw per chunk. Requires ``task.num_steps % chunk == 0`` and a
-    task whose ``inputs`` accepts a vector of steps (:func:`target_rate`).
-    The random stream differs from ``unroll``'s (same distribution).
-    """
-    if task.num_steps % chunk:
-        raise ValueError(f"num_steps ({task.num_steps}) must be a multiple of chunk ({chunk})")
-    k_init, k_data = jax.random.split(key)
-    state = network.init(k_init)
-    rule_state = {p: rules[p].init_state(state.w[p]) for p in network.plastic}
-
-    def body(carry, x):
-        state, rule_state = carry
-        state, _, local = network.step(state, x)
-        dw = {}
-        for p in network.plastic:
-            dw[p], rule_state[p] = rules[p].update(theta[p], local[p], rule_state[p])
-        return (network.apply(state, dw), rule_state), None
-
-    def chunk_body(carry, c):
-        xs = task.inputs(episode, c * chunk + jnp.arange(chunk), jax.random.fold_in(k_data, c))
-        return jax.lax.scan(body, carry, xs)[0], None
-
-    (state, _), _ = jax.lax.scan(chunk_body, (state, rule_state), jnp.arange(task.num_steps // chunk))
-    return state
-
-
-def target_rate_loss(
-    rules: Mapping[str, Rule],
-    network: Network,
-    task: Task,
-    num_episodes: int,
-    unstable_loss: float = 300.0,
-    l1: float = 0.0,
-    chunk: int = 1000,
-    l1_scale: Sequence[float] | None = None,
-) -> LossFn:
-    """:func:`plastix.tasks.meta_loss` for spiking tasks: same contract, chunked inner loop.
-
-    ``f(theta, key) -> (loss, metrics)`` trains a fresh neuron on each of
-    ``num_episodes`` input datasets drawn from ``key`` with
-    :func:`unroll_chunked` and averages the task loss. Unstable runs (weights
-    non-finite or at their bound, non-finite loss) score ``unstable_loss``;
-    the default 300 lies above every finite target-rate loss (a silent neuron
-    scores 250 for ``r_tg = 5`` Hz; the refractory period caps the rate at
-    200 Hz, loss 190), so a silent or runaway neuron gets a finite loss that is
-    still ordered below the penalty. ``l1`` adds ``l1 * sum |theta / l1_scale|``.
-    Vmap it over a population with the key unbatched: the input spikes then
-    are drawn once per dataset, shared by every candidate.
-    """
-    if set(rules) != set(network.plastic):
-        raise ValueError(f"rules {sorted(rules)} do not match plastic projections {sorted(network.plastic)}")
-
-    def one(theta, key):
-        k_ep, k_run = jax.random.split(key)
-        episode = task.sample(k_ep)
-        final = unroll_chunked(rules, network, task, theta, episode, k_run, chunk)
-        loss, metrics = task.loss(final, episode)
-        bad = network.unstable(final) | ~jnp.isfinite(loss)
-        loss = jnp.where(
-            bad, unstable_loss, jnp.minimum(jnp.nan_to_num(loss, nan=unstable_loss), unstable_loss)
-        )
-        return loss, bad, metrics
-
-    def f(theta, key):
-        losses, bad, metrics = jax.vmap(one, in_axes=(None, 0))(theta, jax.random.split(key, num_episodes))
-        task_loss = jnp.mean(losses)
-        scale = 1.0 if l1_scale is None else jnp.asarray(l1_scale)
-        penalty = l1 * sum(jnp.sum(jnp.abs(t / scale)) for t in jax.tree.leaves(theta))
-        out = {k: jnp.mean(v) for k, v in metrics.items()}
-        out.update(task_loss=task_loss, unstable=jnp.mean(bad.astype(losses.dtype)))
-        total = task_loss + penalty
-        return jnp.where(jnp.isfinite(total), total, unstable_loss), out
-
-    return f
