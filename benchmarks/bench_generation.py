@@ -141,8 +141,13 @@ def bench_n(
     np_repeats: int,
     seed: int = 0,
     numpy_threads: tuple[int | None, ...] = (None, 1),
+    samples: int = 0,
 ) -> dict:
-    """One row: plastix and numpy time for one generation at ``N = n``."""
+    """One row: plastix and numpy time for one generation at ``N = n``.
+
+    ``samples = 0`` streams fresh samples every inner step; ``samples > 0``
+    uses finite datasets of that many points (``task.samples``), both sides.
+    """
     import jax
     import jax.numpy as jnp
 
@@ -157,6 +162,7 @@ def bench_n(
             f"task.episodes={datasets}",
             f"task.batch={batch}",
             f"task.steps={steps}",
+            f"task.samples={samples}",
             f"seed={seed}",
         ],
     )
@@ -193,6 +199,7 @@ def bench_n(
     flops = nb.generation_flops(s, popsize, datasets)
     return {
         "n": n,
+        "samples": samples,
         "compile_s": compile_s,
         "plastix_s": t_px,
         "rng_s": t_rng,
@@ -225,7 +232,8 @@ def table(rows: list[dict], matmul: dict) -> str:
     """Markdown table of the rows (also readable as plain text)."""
     mm = matmul["jax_gflops"]
     head = (
-        "| N | plastix / gen | compile | JAX normals alone | numpy / gen (BLAS threads) | numpy / plastix "
+        "| N | data | plastix / gen | compile | JAX normals alone | numpy / gen (BLAS threads) "
+        "| numpy / plastix "
         "| GFLOP / gen "
         "| plastix GFLOP/s | % of JAX matmul rate | numpy GFLOP/s | median task loss plastix / numpy "
         "| repeats plastix / numpy |"
@@ -233,7 +241,8 @@ def table(rows: list[dict], matmul: dict) -> str:
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         lines.append(
-            f"| {r['n']} | {_fmt_time(r['plastix_s'])} | {r['compile_s']:.2f} s | {_fmt_time(r['rng_s'])} "
+            f"| {r['n']} | {'stream' if not r['samples'] else str(r['samples']) + ' points'} "
+            f"| {_fmt_time(r['plastix_s'])} | {r['compile_s']:.2f} s | {_fmt_time(r['rng_s'])} "
             f"| {_fmt_time(r['numpy_s'])} ({r['numpy_threads']}) | {r['ratio']:.2f}x | {r['gflop']:.2f} "
             f"| {r['plastix_gflops']:.1f} | {100 * r['plastix_gflops'] / mm:.0f}% | {r['numpy_gflops']:.1f} "
             f"| {r['plastix_task_loss']:.3f} / {r['numpy_task_loss']:.3f} "
@@ -259,6 +268,13 @@ def main(argv: list[str] | None = None) -> dict:
         "the fastest is reported",
     )
     ap.add_argument("--check-n", type=int, default=20, help="N of the numpy-vs-plastix self-check")
+    ap.add_argument(
+        "--samples",
+        type=int,
+        nargs="+",
+        default=[0, 2000],
+        help="data modes: 0 streams fresh samples each step, n > 0 finite datasets of n points",
+    )
     ap.add_argument("--quick", action="store_true", help="N = 3, 20 only; 3 repeats; short self-check")
     args = ap.parse_args(argv)
     numpy_threads = tuple(None if t == "default" else int(t) for t in args.numpy_threads)
@@ -282,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"numpy {matmul['numpy_gflops']:.1f} GFLOP/s"
     )
     rows = []
-    for n in args.ns:
+    for n, samples in [(n, m) for m in args.samples for n in args.ns if m == 0 or m >= n]:
         large = n >= 500
         rep = args.large_repeats if large else args.repeats
         np_rep = args.large_repeats if large else min(3, args.repeats)
@@ -295,10 +311,12 @@ def main(argv: list[str] | None = None) -> dict:
             rep,
             np_rep,
             numpy_threads=numpy_threads,
+            samples=samples,
         )
         rows.append(row)
         print(
-            f"  N={n}: plastix {_fmt_time(row['plastix_s'])} (compile {row['compile_s']:.2f} s, "
+            f"  N={n} ({'stream' if not samples else f'{samples} points'}): "
+            f"plastix {_fmt_time(row['plastix_s'])} (compile {row['compile_s']:.2f} s, "
             f"normals alone {_fmt_time(row['rng_s'])}), numpy "
             + ", ".join(f"{_fmt_time_inf(v)} ({k} threads)" for k, v in row["numpy_by_threads"].items())
             + ", "

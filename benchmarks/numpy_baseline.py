@@ -49,6 +49,7 @@ class OjaSettings:
     spectrum_scale: float = 2.0
     spectrum_decay: float = 0.7
     scale_spread: float = 1.0
+    samples: int = 0  # 0: fresh samples every step; n: a dataset of n points, minibatches from it
     l1: float = 0.0
     unstable_loss: float = 100.0
 
@@ -67,6 +68,7 @@ class OjaSettings:
             spectrum_scale=cfg.task.spectrum_scale,
             spectrum_decay=cfg.task.spectrum_decay,
             scale_spread=cfg.task.scale_spread,
+            samples=cfg.task.samples,
             l1=cfg.meta.l1,
             unstable_loss=cfg.meta.unstable_loss,
         )
@@ -130,10 +132,18 @@ def generation(thetas: np.ndarray, s: OjaSettings, num_datasets: int, rng: np.ra
     w0 = (s.init_scale / np.sqrt(n)) * rng.standard_normal((dsz, 1, n), dtype=np.float32)
     w = np.broadcast_to(w0, (dsz, p, n)).copy()  # same initial weights for every candidate
     factor_t = factor.transpose(0, 2, 1)
+    if s.samples:  # finite datasets: draw the points once, target their own PCs
+        data = np.matmul(rng.standard_normal((dsz, s.samples, n), dtype=np.float32), factor_t)
+        _, vecs = np.linalg.eigh(np.matmul(data.transpose(0, 2, 1), data) / s.samples)
+        pc1 = vecs[:, :, -1].astype(np.float32)
+        rows = np.arange(dsz)[:, None]
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(s.steps):
-            z = rng.standard_normal((dsz, s.batch, n), dtype=np.float32)
-            x = np.matmul(z, factor_t)  # [D, B, N], shared by all candidates
+            if s.samples:
+                x = data[rows, rng.integers(0, s.samples, (dsz, s.batch))]  # [D, B, N] minibatch
+            else:
+                z = rng.standard_normal((dsz, s.batch, n), dtype=np.float32)
+                x = np.matmul(z, factor_t)  # [D, B, N], shared by all candidates
             w = w + np.float32(s.eta) * rule_dw(coef, x, w)
             np.nan_to_num(w, copy=False, nan=s.w_max)
             np.clip(w, -s.w_max, s.w_max, out=w)
@@ -159,10 +169,17 @@ def generation_flops(s: OjaSettings, popsize: int, num_datasets: int) -> dict[st
     every step's data ``x = z F^T`` (2 B N^2), ``x^2`` and its means (3 B N);
     done once for the whole population. ``candidate``: per candidate, dataset
     and step, ``y = W x`` (2 B N), the moments ``[y, y^2]^T [x, x^2]`` (8 B N),
-    ``y^2`` (B) and the update from 27 coefficients (~60 N).
+    ``y^2`` (B) and the update from 27 coefficients (~60 N). With finite
+    datasets the per-step ``2 B N^2`` is replaced by drawing the ``S`` points
+    once (``2 S N^2``), their covariance (``2 S N^2``) and its eigenvectors
+    (~9 N^3).
     """
     n, b, t = s.n_in, s.batch, s.steps
-    shared = num_datasets * (8 / 3 * n**3 + t * (2 * b * n * n + 3 * b * n))
+    if s.samples:
+        per_dataset = 8 / 3 * n**3 + 4 * s.samples * n * n + 9 * n**3 + t * 3 * b * n
+    else:
+        per_dataset = 8 / 3 * n**3 + t * (2 * b * n * n + 3 * b * n)
+    shared = num_datasets * per_dataset
     candidate = popsize * num_datasets * t * (2 * b * n + 8 * b * n + b + 60 * n)
     return {"shared": float(shared), "candidate": float(candidate), "total": float(shared + candidate)}
 
