@@ -95,7 +95,9 @@ def _print_summary(summary: dict, path: Path) -> None:
         c.print(f"  learned rule  [bold green]{rule}[/]")
     for k, v in summary["angles"].items():
         c.print(f"  angle to {k:<13} {v:7.2f}°")
-    c.print(f"  training loss {summary['loss']:.4f}   held-out loss {summary['heldout_loss']:.4f}")
+    ref = summary.get("reference_heldout_loss")
+    ref = f"   (reference rules: {ref:.4f})" if ref is not None else ""
+    c.print(f"  training loss {summary['loss']:.4f}   held-out loss {summary['heldout_loss']:.4f}{ref}")
     c.print(f"  run directory {path}  (figures in {path / 'figures'})")
 
 

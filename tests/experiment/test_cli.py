@@ -47,7 +47,7 @@ def test_run_writes_metrics_figures_and_json_summary(tiny_config, tmp_path):
     assert "seed = 3" in cfg and "[versions]" in cfg and "jax" in cfg
     s = json.loads(plastix("show", out, "--json").stdout)
     assert s["generations"] == 6 and set(s["angles"]) == {"oja"} and len(s["theta"]["ff"]) == 27
-    for k in ("loss", "heldout_loss", "rule", "wall_s"):
+    for k in ("loss", "heldout_loss", "reference_heldout_loss", "rule", "wall_s"):
         assert k in s
     assert s["rule"].startswith("dw = eta (")
     r = plastix("plot", out)

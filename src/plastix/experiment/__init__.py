@@ -3,7 +3,7 @@
 from plastix.experiment._build import NETWORKS, OPTIMIZERS, RULES, TASKS, Experiment, build
 from plastix.experiment._config import Config, UserError, apply_overrides, load, validate
 from plastix.experiment._figures import write_figures
-from plastix.experiment._runner import execute, reference_loss, resume, run
+from plastix.experiment._runner import execute, resume, run
 
 __all__ = [
     "NETWORKS",
@@ -17,7 +17,6 @@ __all__ = [
     "build",
     "execute",
     "load",
-    "reference_loss",
     "resume",
     "run",
     "validate",
