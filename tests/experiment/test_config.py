@@ -25,6 +25,7 @@ def test_shipped_configs_validate():
         ("rules.ff.reference=foo", "rules.ff.reference"),
         ("meta.optimizer=nelder", "meta.optimizer"),
         ("task.samples=2", "task.samples (2) must be 0 or >= network.n_in (3)"),
+        ("rules.ff.init=best", "rules.ff.init"),
         ("nokey", "section.key=value"),
     ],
 )
@@ -46,3 +47,13 @@ def test_missing_file_and_bad_toml(tmp_path):
 def test_overrides_are_typed(tiny_config):
     cfg = experiment.load(tiny_config, ["network.eta=0.1", "task.resample=true", "meta.l1=1e-3", "name=x"])
     assert cfg.network.eta == 0.1 and cfg.task.resample is True and cfg.meta.l1 == 1e-3 and cfg.name == "x"
+
+
+def test_reference_init_needs_a_reference(tiny_config, tmp_path):
+    cfg = experiment.load(tiny_config, ["rules.ff.init=reference"])
+    exp = experiment.build(cfg)
+    assert float(exp.theta0["ff"] @ exp.references["ff"][1]) == 2.0  # Oja: A110 = 1, A021 = -1
+    no_ref = tmp_path / "no_ref.toml"
+    no_ref.write_text(tiny_config.read_text().replace('reference = "oja"', ""))
+    with pytest.raises(UserError, match="init = 'reference' needs a reference"):
+        experiment.load(no_ref, ["rules.ff.init=reference"])

@@ -14,7 +14,11 @@ from plastix.experiment._config import Config
 NETWORKS: dict[str, Callable] = {"linear": networks.linear}
 TASKS: dict[str, Callable] = {"pca": tasks.pca}
 RULES: dict[str, Callable] = {"polynomial": rules.polynomial}
-OPTIMIZERS: dict[str, Callable] = {"cma_es": meta.cma_es, "gradient": meta.gradient}
+# Each optimiser from the [meta] section of a config.
+OPTIMIZERS: dict[str, Callable] = {
+    "cma_es": lambda m: meta.cma_es(popsize=m.popsize, sigma0=m.sigma0, options=dict(m.cma_options)),
+    "gradient": lambda m: meta.gradient(m.learning_rate, m.gradient_optimizer, m.clip_norm),
+}
 
 
 class Experiment(NamedTuple):
@@ -74,17 +78,10 @@ def build(cfg: Config) -> Experiment:
             theta0[proj] = rule.init_theta(jax.random.fold_in(key, i)).astype(dtype)
         elif rc.init == "zero":
             theta0[proj] = jnp.zeros(rule.size, dtype)
-        else:
-            if not rc.reference:
-                from plastix.experiment._config import UserError
-
-                raise UserError(f"rules.{proj}.init = 'reference' needs rules.{proj}.reference")
+        else:  # "reference": the config guarantees one is named
             theta0[proj] = refs[proj][1].astype(dtype)
     m = cfg.meta
-    if m.optimizer == "cma_es":
-        optimizer = meta.cma_es(popsize=m.popsize, sigma0=m.sigma0, options=dict(m.cma_options))
-    else:
-        optimizer = meta.gradient(m.learning_rate, m.gradient_optimizer, m.clip_norm)
+    optimizer = OPTIMIZERS[m.optimizer](m)
     common: dict[str, Any] = dict(unstable_loss=m.unstable_loss, l1=m.l1)
     remat = m.optimizer == "gradient" and m.remat
     train = tasks.meta_loss(rule_set, network, task, t.episodes, remat=remat, **common)

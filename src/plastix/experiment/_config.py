@@ -79,6 +79,12 @@ class RuleConfig(_Section):
             raise ValueError(f"unknown reference rule {v!r}; allowed: {sorted(REFERENCES)}")
         return v
 
+    @model_validator(mode="after")
+    def _init_needs_reference(self):
+        if self.init == "reference" and self.reference is None:
+            raise ValueError("init = 'reference' needs a reference rule (reference = 'oja', ...)")
+        return self
+
 
 class MetaConfig(_Section):
     """``[meta]``: the outer loop."""
