@@ -18,7 +18,7 @@ def naive(theta, local, variables, order):
     for k, exps in enumerate(itertools.product(range(order + 1), repeat=len(variables))):
         for s in range(b):
             term = np.ones(w.shape)
-            for v, e in zip(variables, exps, strict=False):
+            for v, e in zip(variables, exps, strict=True):
                 x = local[v]
                 if rules.SIDES[v] == "pre":
                     x = x[s][None, :]

@@ -12,7 +12,7 @@ _SUPERSCRIPT = {2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "�
 def monomial(rule: Rule, name: str) -> str:
     """The monomial of coefficient ``name`` (exponents per variable), e.g. ``y²·w``."""
     parts = []
-    for var, e in zip(rule.needs, name, strict=False):
+    for var, e in zip(rule.needs, name, strict=True):
         e = int(e)
         if e:
             parts.append(rule.symbols.get(var, var) + _SUPERSCRIPT.get(e, "" if e == 1 else f"^{e}"))

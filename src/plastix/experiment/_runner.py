@@ -34,7 +34,7 @@ def theta_columns(exp: Experiment, theta) -> dict[str, float]:
     return {
         f"theta_{p}_{n}": float(v)
         for p in sorted(theta)
-        for n, v in zip(exp.rules[p].names, np.asarray(theta[p]).ravel(), strict=False)
+        for n, v in zip(exp.rules[p].names, np.asarray(theta[p]).ravel(), strict=True)
     }
 
 

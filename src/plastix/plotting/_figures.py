@@ -31,7 +31,7 @@ def coefficients(
         references: projection -> (reference name, ``[K]`` reference theta).
     """
     fig, axes = plt.subplots(1, len(theta), figsize=(6.5 * len(theta), 4.2), squeeze=False)
-    for ax, (p, traj) in zip(axes[0], sorted(theta.items()), strict=False):
+    for ax, (p, traj) in zip(axes[0], sorted(theta.items()), strict=True):
         ref_name, ref = references.get(p, (None, np.zeros(traj.shape[1])))
         c = float(traj[-1] @ ref / (ref @ ref)) if np.any(ref) else 0.0
         for k, name in enumerate(names[p]):
