@@ -133,3 +133,15 @@ def test_resume_can_extend_a_finished_run(tiny_config, tmp_path):
     assert _rows(tmp_path / "six") == _rows(tmp_path / "eight")
     r = plastix("resume", tmp_path / "six", "--generations", "5")
     assert r.returncode == 2 and "already has 8" in r.stderr
+
+
+def test_float64_runs_end_to_end(tiny_config, tmp_path):
+    # x64 is process-global in JAX, hence a subprocess.
+    out = tmp_path / "f64"
+    r = plastix(
+        "run", tiny_config, "--out", out, "--quiet", "--set", 'dtype="float64"', "--set", "meta.generations=2"
+    )
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert all(abs(x) < 1e3 for x in s["theta"]["ff"]) and s["heldout_loss"] < 10
+    assert 'dtype = "float64"' in (out / "config.toml").read_text()
