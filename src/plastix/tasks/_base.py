@@ -71,14 +71,15 @@ def unroll(
             dw[p], rule_state[p] = rules[p].update(theta[p], local[p], rule_state[p])
         return (network.apply(state, dw), rule_state), None
 
-    if remat:
-        step = jax.checkpoint(step)
     carry = (state, rule_state)
     if chunk is None:
 
         def body(carry, t):
             return step(carry, task.inputs(episode, t, jax.random.fold_in(k_data, t)))
 
+        # Rematerialise the whole step, input draw included: the backward pass
+        # then keeps one carry per step, not the step's inputs as well.
+        body = jax.checkpoint(body) if remat else body
         (state, _), _ = jax.lax.scan(body, carry, jnp.arange(task.num_steps))
         return state
     if task.num_steps % chunk:
@@ -87,6 +88,8 @@ def unroll(
     def chunk_body(carry, c):
         xs = task.inputs(episode, c * chunk + jnp.arange(chunk), jax.random.fold_in(k_data, c))
         return jax.lax.scan(step, carry, xs)[0], None
+
+    chunk_body = jax.checkpoint(chunk_body) if remat else chunk_body
 
     (state, _), _ = jax.lax.scan(chunk_body, carry, jnp.arange(task.num_steps // chunk))
     return state
