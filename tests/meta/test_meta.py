@@ -87,3 +87,22 @@ def test_remat_bounds_meta_gradient_memory_and_keeps_the_value():
 def test_unknown_optax_optimiser():
     with pytest.raises(ValueError, match="unknown optax"):
         meta.gradient(optimizer="nope")
+
+
+def test_remat_keeps_meta_gradient_memory_flat_in_unroll_length():
+    # XLA's compile-time memory analysis: deterministic, no timing involved.
+    def temp_bytes(steps, remat):
+        f = tasks.meta_loss(
+            {"ff": rules.polynomial()},
+            networks.linear(20, 1),
+            tasks.pca(20, 1, num_steps=steps, samples=500),
+            4,
+            remat=remat,
+        )
+        grad = jax.jit(jax.grad(lambda t, k: f(t, k)[0]))
+        compiled = grad.lower({"ff": rules.oja()}, jax.random.PRNGKey(0)).compile()
+        return compiled.memory_analysis().temp_size_in_bytes
+
+    short, long = temp_bytes(100, True), temp_bytes(1000, True)
+    assert long < 2 * short  # 10x the steps, less than 2x the memory (one small carry per step)
+    assert temp_bytes(1000, False) > 20 * long  # without remat every step's intermediates are kept
