@@ -2,6 +2,7 @@
 
 from plastix.meta._base import MetaOptimizer
 from plastix.meta._cma import cma_es, prepare_population
+from plastix.meta._fd import finite_difference
 from plastix.meta._gradient import gradient
 
-__all__ = ["MetaOptimizer", "cma_es", "gradient", "prepare_population"]
+__all__ = ["MetaOptimizer", "cma_es", "finite_difference", "gradient", "prepare_population"]
