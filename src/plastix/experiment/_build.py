@@ -9,15 +9,27 @@ import jax
 import jax.numpy as jnp
 
 from plastix import meta, networks, rules, tasks
-from plastix.experiment._config import Config
+from plastix.experiment._config import ANGLE_TERMS, Config, UserError, _target_rate_args
 
-NETWORKS: dict[str, Callable] = {"linear": networks.linear}
-TASKS: dict[str, Callable] = {"pca": tasks.pca}
-RULES: dict[str, Callable] = {"polynomial": rules.polynomial}
+NETWORKS: dict[str, Callable] = {"linear": networks.linear, "lif": networks.lif}
+TASKS: dict[str, Callable] = {"pca": tasks.pca, "target_rate": tasks.target_rate}
+RULES: dict[str, Callable] = {"polynomial": rules.polynomial, "spike_trace": rules.spike_trace}
+
+
+def _cma(m):
+    options = dict(m.cma_options)
+    if m.scale is not None:  # sigma0 in units of each coefficient's scale
+        options.setdefault("CMA_stds", list(m.scale))
+    return meta.cma_es(popsize=m.popsize, sigma0=m.sigma0, options=options)
+
+
 # Each optimiser from the [meta] section of a config.
 OPTIMIZERS: dict[str, Callable] = {
-    "cma_es": lambda m: meta.cma_es(popsize=m.popsize, sigma0=m.sigma0, options=dict(m.cma_options)),
+    "cma_es": _cma,
     "gradient": lambda m: meta.gradient(m.learning_rate, m.gradient_optimizer, m.clip_norm),
+    "finite_difference": lambda m: meta.finite_difference(
+        m.learning_rate, m.fd_epsilon, m.fd_optimizer, m.fd_clip_norm, scale=m.scale
+    ),
 }
 
 
@@ -35,7 +47,11 @@ class Experiment(NamedTuple):
     def angles(self, theta) -> dict[str, float]:
         from plastix.analysis import angle
 
-        return {name: angle(theta[p], ref) for p, (name, ref) in self.references.items()}
+        out = {}
+        for p, (name, ref) in self.references.items():
+            k = ANGLE_TERMS[self.config.rules[p].kind]  # e.g. the 4 increments of a spike rule
+            out[name] = angle(theta[p][..., :k], ref[..., :k])
+        return out
 
 
 def build(cfg: Config) -> Experiment:
@@ -43,34 +59,11 @@ def build(cfg: Config) -> Experiment:
     if cfg.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     dtype = jnp.dtype(cfg.dtype)
-    n = cfg.network
-    network = NETWORKS[n.kind](
-        n.n_in,
-        n.n_out,
-        lateral=n.lateral,
-        eta=n.eta,
-        eta_lateral=n.eta_lateral,
-        init_scale=n.init_scale,
-        w_max=n.w_max,
-    )
-    t = cfg.task
-    task = TASKS[t.kind](
-        n.n_in,
-        n.n_out,
-        num_steps=t.steps,
-        batch=t.batch,
-        scale=t.spectrum_scale,
-        decay=t.spectrum_decay,
-        scale_spread=t.scale_spread,
-        samples=t.samples,
-    )
+    network, task = _network_and_task(cfg)
     rule_set, refs, theta0 = {}, {}, {}
     key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0)
     for i, (proj, rc) in enumerate(sorted(cfg.rules.items())):
-        symbols = dict(rc.symbols)
-        if proj == "lateral":
-            symbols = {"pre": "y_j", "post": "y_i", "w": "l", **symbols}
-        rule = RULES[rc.kind](order=rc.order, variables=rc.variables, symbols=symbols, init_std=rc.init_std)
+        rule = _rule(proj, rc)
         rule_set[proj] = rule
         if rc.reference:
             refs[proj] = (rc.reference, rules.REFERENCES[rc.reference](rule))
@@ -81,9 +74,67 @@ def build(cfg: Config) -> Experiment:
         else:  # "reference": the config guarantees one is named
             theta0[proj] = refs[proj][1].astype(dtype)
     m = cfg.meta
+    size = sum(r.size for r in rule_set.values())
+    if m.scale is not None and len(m.scale) != size:
+        raise UserError(
+            f"config error: meta.scale has {len(m.scale)} entries; the rules have {size} coefficients"
+        )
     optimizer = OPTIMIZERS[m.optimizer](m)
     common: dict[str, Any] = dict(unstable_loss=m.unstable_loss, l1=m.l1)
+    if m.scale is not None:
+        common["l1_scale"] = jnp.asarray(m.scale, dtype)
+    if cfg.task.kind == "target_rate":
+        common["chunk"] = cfg.task.chunk
     remat = m.optimizer == "gradient" and m.remat
-    train = tasks.meta_loss(rule_set, network, task, t.episodes, remat=remat, **common)
-    heldout = tasks.meta_loss(rule_set, network, task, t.heldout_episodes, **common)
+    train = tasks.meta_loss(rule_set, network, task, cfg.task.episodes, remat=remat, **common)
+    heldout = tasks.meta_loss(rule_set, network, task, cfg.task.heldout_episodes, **common)
     return Experiment(cfg, rule_set, network, task, optimizer, refs, theta0, train, heldout)
+
+
+def _rule(proj: str, rc) -> rules.Rule:
+    if rc.kind == "spike_trace":
+        return RULES[rc.kind](tau_min=rc.tau_min, tau_max=rc.tau_max, init_std=rc.init_std)
+    symbols = dict(rc.symbols)
+    if proj == "lateral":
+        symbols = {"pre": "y_j", "post": "y_i", "w": "l", **symbols}
+    return RULES[rc.kind](order=rc.order, variables=rc.variables, symbols=symbols, init_std=rc.init_std)
+
+
+def _network_and_task(cfg: Config) -> tuple[networks.Network, tasks.Task]:
+    n, t = cfg.network, cfg.task
+    if n.kind == "lif":
+        task = TASKS[t.kind](**_target_rate_args(n, t))
+        network = NETWORKS[n.kind](
+            n.n_exc,
+            n.n_inh,
+            n.n_groups,
+            dt=n.dt,
+            preferred=n.preferred,
+            w_exc_noise=n.w_exc_noise,
+            w_inh_init=n.w_inh_init,
+            w_inh_max=n.w_inh_max,
+            record_bins=round((t.train_time + t.score_time) / t.bin_size),
+            bin_size=t.bin_size,
+            **n.params,
+        )
+        return network, task
+    network = NETWORKS[n.kind](
+        n.n_in,
+        n.n_out,
+        lateral=n.lateral,
+        eta=n.eta,
+        eta_lateral=n.eta_lateral,
+        init_scale=n.init_scale,
+        w_max=n.w_max,
+    )
+    task = TASKS[t.kind](
+        n.n_in,
+        n.n_out,
+        num_steps=t.steps,
+        batch=t.batch,
+        scale=t.spectrum_scale,
+        decay=t.spectrum_decay,
+        scale_spread=t.scale_spread,
+        samples=t.samples,
+    )
+    return network, task
