@@ -101,3 +101,14 @@ def test_finite_dataset_needs_enough_points():
 
     with pytest.raises(ValueError, match="samples"):
         tasks.pca(10, 1, samples=5)
+
+
+def test_standard_normal_equals_jax_random_normal():
+    key = jax.random.PRNGKey(3)
+    for shape in [(200, 100), (7, 13), (1,)]:
+        with jax.threefry_partitionable(False):
+            ref = jax.random.normal(key, shape)
+        ours = jax.jit(tasks._pca.standard_normal, static_argnums=1)(key, shape)
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(ref))
+    z64 = tasks._pca.standard_normal(key, (3,), jnp.float64)
+    assert z64.shape == (3,)

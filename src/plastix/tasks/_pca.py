@@ -2,12 +2,60 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from plastix.networks._base import NetState
 from plastix.networks._linear import effective_weights
 from plastix.tasks._base import Task
+
+
+def _threefry2x32(k1: jax.Array, k2: jax.Array, x0: jax.Array, x1: jax.Array):
+    """The Threefry-2x32 hash, 20 rounds (Salmon et al., SC 2011), as plain array ops.
+
+    The same function as ``jax.random``'s default generator, written out so that
+    XLA fuses all 20 rounds into one loop over the counters: on CPU
+    ``jax.random`` lowers it to a rolled loop that rereads and rewrites the
+    whole counter arrays every four rounds.
+    """
+    ks = (k1, k2, k1 ^ k2 ^ np.uint32(0x1BD11BDA))
+    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in rotations[i % 2]:
+            x0 = x0 + x1
+            x1 = (x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))
+            x1 = x1 ^ x0
+        x0, x1 = x0 + ks[(i + 1) % 3], x1 + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return x0, x1
+
+
+def standard_normal(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+    r"""``N(0, 1)`` samples, equal to ``jax.random.normal`` without partitionable Threefry.
+
+    ``z = \sqrt{2}\, \mathrm{erf}^{-1}(u)`` with ``u`` uniform on ``(-1, 1)`` from
+    23 random bits, the bits being Threefry-2x32 of the counters ``0 .. n-1``
+    under ``key``: the same numbers ``jax.random.normal(key, shape)`` gives with
+    ``jax_threefry_partitionable`` off, drawn about 1.5x faster on CPU
+    (:func:`_threefry2x32`). float32 only; other dtypes use ``jax.random.normal``.
+    """
+    k = jax.random.key_data(key)
+    if jnp.dtype(dtype) != jnp.float32 or k.shape != (2,) or k.dtype != jnp.uint32:
+        return jax.random.normal(key, shape, dtype)
+    n = math.prod(shape)
+    m = (n + 1) // 2
+    half = jax.lax.iota(jnp.uint32, m)
+    # Counters 0..n-1 in two halves; an odd count pads the second with 0, as jax.random does.
+    second = jnp.where(half + np.uint32(m) < n, half + np.uint32(m), np.uint32(0))
+    b0, b1 = _threefry2x32(k[0], k[1], half, second)
+    bits = jnp.concatenate([b0, b1])[:n]
+    u = jax.lax.bitcast_convert_type((bits >> np.uint32(9)) | np.uint32(0x3F800000), jnp.float32) - 1.0
+    lo = np.nextafter(np.float32(-1), np.float32(0))
+    u = jnp.maximum(lo, u * (np.float32(1) - lo) + lo)  # [lo, 1), as jax.random.uniform
+    return (np.float32(np.sqrt(2)) * jax.lax.erf_inv(u)).reshape(shape)
 
 
 def spectrum(n_in: int, scale: float = 2.0, decay: float = 0.7) -> jax.Array:
@@ -88,7 +136,7 @@ def pca(
     def inputs(episode, t, key):
         if samples:
             return episode["data"][jax.random.randint(key, (batch,), 0, samples)]
-        z = jax.random.normal(key, (batch, n_in), episode["factor"].dtype)
+        z = standard_normal(key, (batch, n_in), episode["factor"].dtype)
         return z @ episode["factor"].T
 
     def loss(state: NetState, episode):
