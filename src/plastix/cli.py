@@ -45,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("dir", type=Path)
     s.add_argument("--json", action="store_true", help="one JSON object on stdout")
     sub.add_parser("list", help="shipped configs, rules, tasks, networks, optimisers")
+    s = sub.add_parser("export", help="write a run's learned rule as a runnable simulator script")
+    s.add_argument("dir", type=Path)
+    s.add_argument("--brian2", action="store_true", required=True, help="a Brian2 script (spiking runs)")
+    s.add_argument("--out", type=Path, help="output file (default: DIR/brian2_model.py)")
+    s.add_argument(
+        "--duration", type=float, help="the script's default simulated time, s (default: the task's)"
+    )
+    s.add_argument("--force", action="store_true", help="overwrite an existing output file")
     return p
 
 
@@ -187,11 +195,53 @@ def _list(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from plastix.experiment import UserError, _rundir, brian2_script
+
+    cfg = _rundir.read_config(args.dir)
+    if cfg.network.kind != "lif" or "inh" not in cfg.rules or cfg.rules["inh"].kind != "spike_trace":
+        raise UserError(
+            f"{args.dir}: --brian2 exports spiking runs (network 'lif'); this run's network is "
+            f"{cfg.network.kind!r}"
+        )
+    summary = _rundir.read_summary(args.dir)
+    if summary is None or "inh" not in summary.get("theta", {}):
+        raise UserError(f"{args.dir}: no learned rule yet (no summary.json); finish it with `plastix resume`")
+    out = args.out or args.dir / "brian2_model.py"
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists; pass --force to overwrite it")
+    n, t, r = cfg.network, cfg.task, cfg.rules["inh"]
+    net = {k: getattr(n, k) for k in ("n_exc", "n_inh", "n_groups", "dt", "preferred", "w_exc_noise")}
+    net.update(w_inh_init=n.w_inh_init, w_inh_max=n.w_inh_max, **n.params)
+    task = {k: getattr(t, k) for k in ("baseline", "peak_rate", "tau_input", "rate_dt", "sparsify", "target")}
+    duration = args.duration if args.duration is not None else t.train_time + t.score_time
+    if duration <= 0:
+        raise UserError(f"--duration must be positive, got {duration}")
+    text = brian2_script(
+        summary["theta"]["inh"],
+        net,
+        task,
+        duration=duration,
+        window=min(t.window, duration),
+        seed=cfg.seed,
+        name=cfg.name,
+        rule_text=summary.get("rule", ""),
+        tau_min=r.tau_min,
+        tau_max=r.tau_max,
+    )
+    try:
+        out.write_text(text)
+    except OSError as err:
+        raise UserError(f"cannot write {out}: {err.strerror}") from None
+    print(out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from plastix.experiment import UserError
 
     args = _parser().parse_args(argv)
-    verbs = {"run": _run, "resume": _resume, "plot": _plot, "show": _show, "list": _list}
+    verbs = {"run": _run, "resume": _resume, "plot": _plot, "show": _show, "list": _list, "export": _export}
     try:
         return verbs[args.verb](args)
     except UserError as err:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from plastix import networks, rules, tasks
+from plastix.experiment import _export as export
 
 try:
     import brian2 as b2
@@ -55,64 +56,37 @@ def run_plastix(steps, aff, theta, key):
 
 
 def run_brian2(steps, aff, w_exc, theta, w_inh0=0.1, w_max=100.0):
-    """The same model written in Brian2's own terms (exponential Euler, same event order)."""
-    p = networks.VOGELS_2011
+    """The same model in Brian2's terms, from the strings that ``plastix export --brian2`` writes."""
     b2.start_scope()
     b2.prefs.codegen.target = "numpy"
     b2.defaultclock.dt = DT * b2.second
-    mV = b2.mV
     ns = {
-        "tau_m": p["tau_m"] * b2.second,
-        "v_rest": p["v_rest"] * mV,
-        "e_exc": p["e_exc"] * mV,
-        "e_inh": p["e_inh"] * mV,
-        "tau_e": p["tau_exc"] * b2.second,
-        "tau_i": p["tau_inh"] * b2.second,
-        "v_th": p["v_th"] * mV,
-        "v_reset": p["v_reset"] * mV,
-        "gbar_e": p["gbar_exc"],
-        "gbar_i": p["gbar_inh"],
-        "alpha": theta[0],
-        "beta": theta[1],
-        "gamma": theta[2],
-        "kappa": theta[3],
-        "tau_pre": theta[4] * b2.second,
-        "tau_post": theta[5] * b2.second,
-        "wmax": w_max,
+        k: v if unit == "1" else v * getattr(b2, unit)
+        for k, (v, unit) in export.model_constants(theta, {"w_inh_max": w_max}).items()
     }
-    eqs = """
-    dv/dt = (-(v - v_rest) - ge * (v - e_exc) - gi * (v - e_inh)) / tau_m : volt (unless refractory)
-    dge/dt = -ge / tau_e : 1
-    dgi/dt = -gi / tau_i : 1
-    """
+    p = networks.VOGELS_2011
     neuron = b2.NeuronGroup(
         1,
-        eqs,
-        threshold="v > v_th",
-        reset="v = v_reset",
+        export.NEURON_EQS,
+        threshold=export.NEURON_THRESHOLD,
+        reset=export.NEURON_RESET,
         refractory=p["t_ref"] * b2.second,
         method="exponential_euler",
         namespace=ns,
     )
-    neuron.v = p["v_rest"] * mV
+    neuron.v = p["v_rest"] * b2.mV
     is_exc = aff < N_EXC
     inp_e = b2.SpikeGeneratorGroup(N_EXC, aff[is_exc], steps[is_exc] * DT * b2.second)
     inp_i = b2.SpikeGeneratorGroup(N_INH, aff[~is_exc] - N_EXC, steps[~is_exc] * DT * b2.second)
-    exc = b2.Synapses(inp_e, neuron, "w : 1", on_pre="ge_post += gbar_e * w", namespace=ns)
+    exc = b2.Synapses(inp_e, neuron, export.EXC_MODEL, on_pre=export.EXC_ON_PRE, namespace=ns)
     exc.connect()
     exc.w = w_exc
-    # The conductance jump uses the weight before this spike's update, as in plastix.
     inh = b2.Synapses(
         inp_i,
         neuron,
-        """w : 1
-        dxpre/dt = -xpre / tau_pre : 1 (event-driven)
-        dxpost/dt = -xpost / tau_post : 1 (event-driven)""",
-        on_pre="""gi_post += gbar_i * w
-        xpre += 1
-        w = clip(w + alpha + kappa * xpost, 0, wmax)""",
-        on_post="""xpost += 1
-        w = clip(w + beta + gamma * xpre, 0, wmax)""",
+        export.RULE_MODEL,
+        on_pre=export.RULE_ON_PRE,
+        on_post=export.RULE_ON_POST,
         namespace=ns,
     )
     inh.connect()

@@ -2,6 +2,7 @@
 
 from plastix.experiment._build import NETWORKS, OPTIMIZERS, RULES, TASKS, Experiment, build
 from plastix.experiment._config import Config, UserError, apply_overrides, load, validate
+from plastix.experiment._export import brian2_script
 from plastix.experiment._figures import write_figures
 from plastix.experiment._runner import execute, resume, run
 
@@ -14,6 +15,7 @@ __all__ = [
     "Experiment",
     "UserError",
     "apply_overrides",
+    "brian2_script",
     "build",
     "execute",
     "load",

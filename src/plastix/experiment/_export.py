@@ -1,0 +1,313 @@
+r"""Export a learned spike-trace rule as a runnable Brian2 script.
+
+The script simulates the same model as :func:`plastix.networks.lif` driven as in
+:func:`plastix.tasks.target_rate` (Confavreux et al., NeurIPS 2020, Sec. 3.3,
+after Vogels et al., Science 2011), with the learned inhibitory rule written as
+a Brian2 ``Synapses`` object. The equation and code strings below are the one
+description of the model in Brian2's terms: the exported script and the
+equivalence test (``tests/networks/test_lif_brian2.py``) both use them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from plastix.experiment._config import UserError
+
+# Conductance-based LIF neuron; conductances in units of g_leak.
+#   tau_m dV/dt = -(V - V_rest) - g_E (V - E_E) - g_I (V - E_I)
+#   dg_E/dt = -g_E / tau_E,   dg_I/dt = -g_I / tau_I   (+ jumps on afferent spikes)
+# Integrated with Brian2's exponential Euler, as networks.lif does.
+NEURON_EQS = """\
+dv/dt = (-(v - v_rest) - ge * (v - e_exc) - gi * (v - e_inh)) / tau_m : volt (unless refractory)
+dge/dt = -ge / tau_exc : 1
+dgi/dt = -gi / tau_inh : 1"""
+NEURON_THRESHOLD = "v > v_th"
+NEURON_RESET = "v = v_reset"
+
+# Fixed excitatory synapses: a spike adds gbar_exc * w to g_E.
+EXC_MODEL = "w : 1"
+EXC_ON_PRE = "ge_post += gbar_exc * w"
+
+# The plastic inhibitory synapse: pair-based rule on exponential traces,
+#   dw/dt = alpha S_j + beta S_i + gamma x_j S_i + kappa x_i S_j,
+# xpre (x_j) and xpost (x_i) jump by 1 per spike and decay with tau_pre,
+# tau_post (rules.spike_trace). Brian2 runs the presynaptic pathway before the
+# postsynaptic one within a step, as rules.spike_trace does: the conductance
+# jump uses the weight before this spike's update, kappa sees xpost before
+# this step's postsynaptic spike and gamma sees xpre after this step's
+# presynaptic spikes. Weights are kept in [0, w_inh_max].
+RULE_MODEL = """\
+w : 1
+dxpre/dt = -xpre / tau_pre : 1 (event-driven)
+dxpost/dt = -xpost / tau_post : 1 (event-driven)"""
+RULE_ON_PRE = """\
+gi_post += gbar_inh * w
+xpre += 1
+w = clip(w + alpha + kappa * xpost, 0, w_inh_max)"""
+RULE_ON_POST = """\
+xpost += 1
+w = clip(w + beta + gamma * xpre, 0, w_inh_max)"""
+
+RULE_NAMES = ("alpha", "beta", "gamma", "kappa", "tau_pre", "tau_post")
+
+# Unit of each model constant, as a Brian2 unit name ("1": dimensionless).
+_NEURON_UNITS = {
+    "tau_m": "second",
+    "v_rest": "mV",
+    "e_exc": "mV",
+    "e_inh": "mV",
+    "tau_exc": "second",
+    "tau_inh": "second",
+    "v_th": "mV",
+    "v_reset": "mV",
+    "gbar_exc": "1",
+    "gbar_inh": "1",
+}
+_RULE_UNITS = {
+    "alpha": "1",
+    "beta": "1",
+    "gamma": "1",
+    "kappa": "1",
+    "tau_pre": "second",
+    "tau_post": "second",
+}
+
+
+def model_constants(
+    theta: Sequence[float],
+    network_params: Mapping[str, float] | None = None,
+    tau_min: float = 1e-4,
+    tau_max: float = 10.0,
+) -> dict[str, tuple[float, str]]:
+    """Constants of the Brian2 model as ``{name: (value, brian2 unit name)}``.
+
+    ``theta`` is a :func:`plastix.rules.spike_trace` theta (alpha, beta, gamma,
+    kappa, tau_pre [s], tau_post [s]); time constants are clipped to
+    ``[tau_min, tau_max]`` as the rule does. ``network_params`` are keyword
+    arguments of :func:`plastix.networks.lif` (neuron constants and
+    ``w_inh_max``); the rest keep their defaults.
+    """
+    from plastix.networks._lif import VOGELS_2011
+
+    theta = [float(x) for x in theta]
+    if len(theta) != len(RULE_NAMES):
+        raise UserError(f"theta has {len(theta)} values; a spike_trace rule has 6 ({', '.join(RULE_NAMES)})")
+    if not all(math.isfinite(x) for x in theta):
+        raise UserError(f"theta has non-finite values: {theta}")
+    theta[4:] = [min(max(t, tau_min), tau_max) for t in theta[4:]]
+    params = dict(network_params or {})
+    neuron = {k: float(params.get(k, v)) for k, v in VOGELS_2011.items()}
+    out = {k: (neuron[k], u) for k, u in _NEURON_UNITS.items()}
+    out.update({k: (v, _RULE_UNITS[k]) for k, v in zip(RULE_NAMES, theta, strict=True)})
+    out["w_inh_max"] = (float(params.get("w_inh_max", 100.0)), "1")
+    return out
+
+
+def _indent(text: str, spaces: int) -> str:
+    pad = " " * spaces
+    return "\n".join(pad + line for line in text.splitlines())
+
+
+def brian2_script(
+    theta: Sequence[float],
+    network_params: Mapping[str, float] | None = None,
+    task_params: Mapping[str, float] | None = None,
+    duration: float = 90.0,
+    window: float = 10.0,
+    seed: int = 0,
+    name: str = "learned rule",
+    rule_text: str = "",
+    tau_min: float = 1e-4,
+    tau_max: float = 10.0,
+) -> str:
+    r"""The text of a self-contained Brian2 script simulating the LIF neuron with a learned rule.
+
+    The model is :func:`plastix.networks.lif` (conductance LIF, exponential
+    Euler, threshold, reset, refractory period; ``n_exc`` excitatory afferents
+    with fixed tuned weights ``0.3 + 1.1 / (1 + (G - P)^4) + U(0, w_exc_noise)``
+    and ``n_inh`` plastic inhibitory ones, in ``n_groups`` groups) and the
+    inputs are those of :func:`plastix.tasks.target_rate`: each afferent is a
+    Poisson process at its group's rate ``r_0 + r_peak min([s]_+ / 3, 1)``,
+    ``s`` an Ornstein-Uhlenbeck signal with every second bump removed, drawn by
+    the script itself with numpy (a different random stream from plastix's,
+    the same distribution). The rule is a ``Synapses`` block
+    (:data:`RULE_MODEL`, :data:`RULE_ON_PRE`, :data:`RULE_ON_POST`) kept
+    apart from the rest so that it can be copied into other models.
+
+    The script takes ``--duration`` (seconds, default ``duration``),
+    ``--seed`` and ``--target`` (Brian2 code generation target, default
+    ``cython``) and prints the postsynaptic rate over the last ``window``
+    seconds and the mean inhibitory weight.
+
+    Args:
+        theta: the learned :func:`plastix.rules.spike_trace` coefficients.
+        network_params: keyword arguments of :func:`plastix.networks.lif`
+            (``n_exc``, ``n_inh``, ``n_groups``, ``dt``, ``preferred``,
+            ``w_exc_noise``, ``w_inh_init``, ``w_inh_max`` and neuron constants).
+        task_params: input settings of :func:`plastix.tasks.target_rate`
+            (``baseline``, ``peak_rate``, ``tau_input``, ``rate_dt``,
+            ``sparsify``, ``target``).
+        duration: default simulated time, seconds.
+        window: the rate is reported over the last ``window`` seconds.
+        seed: default seed of the script's random numbers.
+        name: a name for the header comment.
+        rule_text: the rule written out, for the header comment.
+        tau_min, tau_max: the rule's bounds on its time constants (as
+            :func:`plastix.rules.spike_trace`).
+    """
+    net = dict(network_params or {})
+    task = dict(task_params or {})
+    consts = model_constants(theta, net, tau_min, tau_max)
+    ints = {k: int(net.get(k, d)) for k, d in (("n_exc", 800), ("n_inh", 200), ("n_groups", 8))}
+    if ints["n_exc"] % ints["n_groups"] or ints["n_inh"] % ints["n_groups"]:
+        raise UserError(f"n_exc and n_inh must be multiples of n_groups; got {ints}")
+    flt = {
+        "dt": float(net.get("dt", 1e-4)),
+        "t_ref": float(net.get("t_ref", 5e-3)),
+        "preferred": float(net.get("preferred", 5.0)),
+        "w_exc_noise": float(net.get("w_exc_noise", 0.1)),
+        "w_inh_init": float(net.get("w_inh_init", 0.1)),
+        "baseline": float(task.get("baseline", 5.0)),
+        "peak_rate": float(task.get("peak_rate", 50.0)),
+        "tau_input": float(task.get("tau_input", 0.05)),
+        "rate_dt": float(task.get("rate_dt", 1e-3)),
+        "target": float(task.get("target", 5.0)),
+    }
+    sparsify = bool(task.get("sparsify", True))
+
+    def const_line(k):
+        value, unit = consts[k]
+        return f"{k} = {value!r}" + ("" if unit == "1" else f" * {unit}")
+
+    neuron_consts = "\n".join(const_line(k) for k in _NEURON_UNITS)
+    rule_consts = "\n".join(const_line(k) for k in (*RULE_NAMES, "w_inh_max"))
+    header_rule = f"\n# Rule: {rule_text}" if rule_text else ""
+    return f'''\
+"""{name}: a conductance-based LIF neuron whose inhibitory synapses learn with a rule
+discovered by plastix (exported by `plastix export --brian2`).
+
+Model: plastix.networks.lif (Vogels et al., Science 2011, SOM; Confavreux et al.,
+NeurIPS 2020, Sec. 3.3). Inputs: {ints["n_exc"]} excitatory and {ints["n_inh"]} inhibitory Poisson
+afferents in {ints["n_groups"]} co-modulated groups, as plastix.tasks.target_rate draws them.
+
+    python this_script.py [--duration SECONDS] [--seed N] [--target cython|numpy]
+"""{header_rule}
+
+import argparse
+import time
+
+import numpy as np
+from brian2 import (
+    Hz,
+    NeuronGroup,
+    PoissonGroup,
+    SpikeMonitor,
+    Synapses,
+    TimedArray,
+    defaultclock,
+    mV,
+    ms,
+    prefs,
+    run,
+    second,
+    seed,
+)
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--duration", type=float, default={float(duration)!r}, help="simulated time, seconds")
+parser.add_argument("--seed", type=int, default={int(seed)!r})
+parser.add_argument("--target", default="cython", choices=["cython", "numpy"], help="Brian2 code generation")
+args = parser.parse_args()
+prefs.codegen.target = args.target
+seed(args.seed)
+rng = np.random.default_rng(args.seed)
+
+# ---------------------------------------------------------------- neuron
+defaultclock.dt = {flt["dt"]!r} * second
+{neuron_consts}
+t_ref = {flt["t_ref"]!r} * second
+neuron = NeuronGroup(
+    1,
+    """
+{_indent(NEURON_EQS, 4)}
+    """,
+    threshold="{NEURON_THRESHOLD}",
+    reset="{NEURON_RESET}",
+    refractory=t_ref,
+    method="exponential_euler",
+)
+neuron.v = v_rest
+
+# ---------------------------------------------------------------- inputs
+# Group rates r_g(t) = baseline + peak_rate * min([s_g(t)]_+ / 3, 1), s_g an
+# Ornstein-Uhlenbeck signal (unit variance, time constant tau_input) on a grid of
+# rate_dt; with sparsify, every second bump (run of s > 0) is removed.
+n_exc, n_inh, n_groups = {ints["n_exc"]}, {ints["n_inh"]}, {ints["n_groups"]}
+baseline, peak_rate = {flt["baseline"]!r}, {flt["peak_rate"]!r}  # Hz
+tau_input, rate_dt = {flt["tau_input"]!r}, {flt["rate_dt"]!r}  # s
+sparsify = {sparsify!r}
+num = int(np.ceil(args.duration / rate_dt))
+a = np.exp(-rate_dt / tau_input)
+s = np.empty((num, n_groups))
+s_prev = rng.standard_normal(n_groups)
+for k in range(num):
+    s_prev = a * s_prev + np.sqrt(1 - a * a) * rng.standard_normal(n_groups)
+    s[k] = s_prev
+up = s > 0
+if sparsify:
+    starts = up & ~np.vstack([np.zeros((1, n_groups), bool), up[:-1]])
+    up &= (np.cumsum(starts, axis=0) + rng.integers(0, 2, n_groups)) % 2 == 1
+group_rates = TimedArray(baseline + peak_rate * np.where(up, np.minimum(s / 3, 1), 0), dt=rate_dt * second)
+inp_exc = PoissonGroup(n_exc, rates="group_rates(t, i * n_groups // n_exc) * Hz")
+inp_inh = PoissonGroup(n_inh, rates="group_rates(t, i * n_groups // n_inh) * Hz")
+
+# Fixed excitatory weights, tuned to group `preferred` (1-based):
+# w = 0.3 + 1.1 / (1 + (G - P)^4) + U(0, w_exc_noise).
+preferred, w_exc_noise = {flt["preferred"]!r}, {flt["w_exc_noise"]!r}
+exc = Synapses(inp_exc, neuron, "{EXC_MODEL}", on_pre="{EXC_ON_PRE}")
+exc.connect()
+g = np.arange(n_exc) * n_groups // n_exc + 1
+exc.w = 0.3 + 1.1 / (1 + (g - preferred) ** 4) + rng.uniform(0, w_exc_noise, n_exc)
+
+# ---------------------------------------------------------------- learned rule
+# dw = alpha S_pre + beta S_post + gamma xpre S_post + kappa xpost S_pre, with
+# traces xpre, xpost (+1 per spike, time constants tau_pre, tau_post); w in
+# units of gbar_inh, kept in [0, w_inh_max]. To use the rule in another model,
+# copy this block: it needs a postsynaptic conductance `gi` (drop the first line
+# of on_pre to use your own synaptic current).
+{rule_consts}
+inh = Synapses(
+    inp_inh,
+    neuron,
+    """
+{_indent(RULE_MODEL, 4)}
+    """,
+    on_pre="""
+{_indent(RULE_ON_PRE, 4)}
+    """,
+    on_post="""
+{_indent(RULE_ON_POST, 4)}
+    """,
+)
+inh.connect()
+inh.w = {flt["w_inh_init"]!r}
+# ---------------------------------------------------------------- end of rule
+
+spikes = SpikeMonitor(neuron)
+started = time.perf_counter()
+run(0 * second)  # code generation and compilation (cached by Brian2 for later runs)
+built = time.perf_counter()
+run(args.duration * second)
+done = time.perf_counter()
+print(
+    f"simulated {{args.duration:g}} s in {{done - built:.2f}} s "
+    f"(code generation before that: {{built - started:.2f}} s)"
+)
+window = min({float(window)!r}, args.duration)
+times = np.asarray(spikes.t / second)
+rate = np.sum(times >= args.duration - window) / window
+print(f"rate over the last {{window:g}} s: {{rate:.3f}} Hz (target {flt["target"]:g} Hz)")
+print(f"mean inhibitory weight: {{np.mean(inh.w[:]):.4f}}")
+'''
