@@ -23,6 +23,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_convergence  # noqa: E402
 import bench_generation  # noqa: E402
+import bench_spiking  # noqa: E402
 
 PY = ".venv/bin/python"
 
@@ -78,6 +79,7 @@ def readme(
     started: str,
     elapsed: float,
     quick: bool,
+    spiking: dict | None = None,
 ) -> str:
     out = ["# plastix benchmarks", ""]
     out += [
@@ -176,6 +178,8 @@ def readme(
         if conv["pca_note"]:
             out += [conv["pca_note"], ""]
 
+    out += bench_spiking.section(spiking)
+
     out += [
         "## Reproduce",
         "",
@@ -188,6 +192,8 @@ def readme(
         _cmd("bench_convergence.py", conv["argv"] if conv else []) + "   # this run's convergence tables",
         f"{PY} benchmarks/bench_convergence.py --ns 20 --seeds 0 1 2 --cap 3000",
         f"{PY} benchmarks/numpy_baseline.py --n 20   # baseline self-check vs plastix + its timing",
+        f"{PY} benchmarks/bench_spiking.py           # spiking: 90 s protocol and a generation vs Brian2",
+        f"{PY} benchmarks/bench_spiking.py --quick   # the same on 2 s protocols",
         "```",
         "",
     ]
@@ -199,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="smoke test of every script")
     mode.add_argument("--full", action="store_true", help="convergence with large generation caps")
-    ap.add_argument("--only", choices=["generation", "convergence"], help="run one benchmark")
+    ap.add_argument("--only", choices=["generation", "convergence", "spiking"], help="run one benchmark")
     ap.add_argument("--out", type=Path, default=HERE / "README.md", help="where to write the README")
     args = ap.parse_args(argv)
     argv_used = list(argv) if argv is not None else sys.argv[1:]
@@ -207,15 +213,18 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     mach = machine()
     print("machine:", "; ".join(f"{k}: {v}" for k, v in mach.items()), flush=True)
-    gen = conv = None
+    gen = conv = spiking = None
     if args.only in (None, "generation"):
         print("\n=== bench_generation ===", flush=True)
         gen = bench_generation.main(["--quick"] if args.quick else [])
     if args.only in (None, "convergence"):
         print("\n=== bench_convergence ===", flush=True)
         conv = bench_convergence.main(["--quick"] if args.quick else (["--full"] if args.full else []))
+    if args.only in (None, "spiking"):
+        print("\n=== bench_spiking ===", flush=True)
+        spiking = bench_spiking.main(["--quick"] if args.quick else [])
     elapsed = time.perf_counter() - t0
-    args.out.write_text(readme(mach, gen, conv, argv_used, started, elapsed, args.quick))
+    args.out.write_text(readme(mach, gen, conv, argv_used, started, elapsed, args.quick, spiking))
     print(f"\nwrote {args.out} ({elapsed / 60:.1f} min)")
 
 
