@@ -106,6 +106,11 @@ def _print_summary(summary: dict, path: Path) -> None:
     ref = summary.get("reference_heldout_loss")
     ref = f"   (reference rules: {ref:.4f})" if ref is not None else ""
     c.print(f"  training loss {summary['loss']:.4f}   held-out loss {summary['heldout_loss']:.4f}{ref}")
+    if "heldout_rate" in summary:  # target_rate: the rate over fresh datasets
+        c.print(
+            f"  held-out rate {summary['heldout_rate']:.2f} ± {summary['heldout_rate_sd']:.2f} Hz "
+            f"over {len(summary['heldout_rates'])} datasets (target {summary['target_rate']:g} Hz)"
+        )
     c.print(f"  run directory {path}  (figures in {path / 'figures'})")
 
 

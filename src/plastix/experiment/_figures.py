@@ -34,7 +34,6 @@ def write_figures(path: Path) -> list[Path]:
             p: (name, np.asarray(REFERENCES[name](exp.rules[p]))) for p, (name, _) in exp.references.items()
         }
         figs = {
-            "coefficients.png": plotting.coefficients(gens, theta, names, refs),
             "loss.png": plotting.loss_and_angles(
                 gens,
                 {k: np.array([r[k] for r in rows]) for k in ("loss_best", "loss_mean")},
@@ -42,11 +41,49 @@ def write_figures(path: Path) -> list[Path]:
             ),
         }
         final = path / rd.FINAL
-        if final.exists():
-            arr = np.load(final)
-            figs["weights.png"] = plotting.weights_vs_pcs(arr["w_effective"], arr["pcs"])
+        arr = np.load(final) if final.exists() else None
+        if cfg.task.kind == "target_rate":
+            figs.update(_spiking_figures(gens, theta["inh"], names["inh"], refs.get("inh"), arr))
+        else:
+            figs["coefficients.png"] = plotting.coefficients(gens, theta, names, refs)
+            if arr is not None:
+                figs["weights.png"] = plotting.weights_vs_pcs(arr["w_effective"], arr["pcs"])
         for name, fig in figs.items():
             fig.savefig(out / name, dpi=110)
             plt.close(fig)
             written.append(out / name)
     return written
+
+
+def _spiking_figures(gens, theta, names, ref, arr) -> dict:
+    """Figures of a target-rate run: theta in two panels, the (alpha, beta) plane, detailed balance."""
+    figs = {"coefficients.png": plotting.spike_coefficients(gens, theta, names, ref)}
+    if arr is None:
+        return figs
+    nu_pre, target = float(arr["nu_pre"]), float(arr["target"])
+    # The final rule's trace terms shift the steady-state line (plotting.alpha_beta_plane).
+    _, _, gamma, kappa, tau_pre, tau_post = theta[-1]
+    figs["alpha_beta.png"] = plotting.alpha_beta_plane(
+        theta[:, 0],
+        theta[:, 1],
+        nu_pre,
+        target,
+        trace_term=(gamma * tau_pre + kappa * tau_post) * nu_pre,
+        reference=(ref[0], ref[1][0], ref[1][1]) if ref else None,
+    )
+    w_group = np.concatenate([arr["w_inh_group_before"][None], arr["w_inh_group"]])
+    time = np.concatenate([[0.0], arr["chunk_time"]])
+    figs["balance.png"] = plotting.detailed_balance(
+        arr["w_exc_group"],
+        w_group,
+        arr["current_exc"],
+        arr["current_inh"],
+        arr["chunk_time"],
+        arr["rate"],
+        float(arr["bin_size"]),
+        float(arr["train_time"]),
+        target,
+        early=min(1.0, float(arr["train_time"]) / 10),
+        w_time=time,
+    )
+    return figs

@@ -13,7 +13,6 @@ from plastix.analysis import pretty
 from plastix.experiment import _rundir as rd
 from plastix.experiment._build import Experiment, build
 from plastix.experiment._config import Config
-from plastix.networks import effective_weights
 
 # Streams of the run's seed: 0 initial theta (in build), 1 training episodes,
 # 2 held-out episodes, 3 the example episode drawn in figures.
@@ -38,7 +37,26 @@ def theta_columns(exp: Experiment, theta) -> dict[str, float]:
     }
 
 
+def spike_rule_text(theta, tau_min: float = 0.0, tau_max: float = np.inf) -> str:
+    """A :func:`plastix.rules.spike_trace` theta as its equation, time constants in ms.
+
+    The time constants are printed as the rule uses them, clipped to ``[tau_min, tau_max]``.
+    """
+    a, b, g, k, tp, tq = (float(x) for x in np.asarray(theta).ravel())
+    tp, tq = (float(np.clip(x, tau_min, tau_max)) for x in (tp, tq))
+    terms = " ".join(
+        f"{'-' if c < 0 else '+'} {abs(c):.3g} {t}"
+        for c, t in ((a, "S_j"), (b, "S_i"), (g, "x_j S_i"), (k, "x_i S_j"))
+    )
+    terms = terms[2:] if terms.startswith("+") else "-" + terms[2:]
+    return f"dw/dt = {terms}  (tau_pre = {1e3 * tp:.3g} ms, tau_post = {1e3 * tq:.3g} ms)"
+
+
 def rules_text(exp: Experiment, theta) -> dict[str, str]:
+    spiking = {p for p, rc in exp.config.rules.items() if rc.kind == "spike_trace"}
+    if spiking:
+        rc = exp.config.rules
+        return {p: spike_rule_text(theta[p], rc[p].tau_min, rc[p].tau_max) for p in sorted(theta)}
     return {
         p: pretty(
             theta[p],
@@ -107,17 +125,16 @@ def finish(path: Path, exp: Experiment, theta, generations: int, wall: float, st
     held_loss, held_m = heldout(theta, _key(cfg, HELDOUT))
     # The reference rules (coefficients as published, scale 1) on the same
     # held-out datasets: the yardstick for the learned rule's loss.
-    ref_loss = None
+    ref_loss, ref_m = None, {}
     if set(exp.references) == set(theta):
         ref = {p: r.astype(theta[p].dtype) for p, (_, r) in exp.references.items()}
-        ref_loss = float(heldout(ref, _key(cfg, HELDOUT))[1]["task_loss"])
-    # One held-out episode, trained with the final rule, for the figures.
-    from plastix.tasks import unroll
+        ref_m = {k: float(v) for k, v in heldout(ref, _key(cfg, HELDOUT))[1].items()}
+        ref_loss = ref_m["task_loss"]
+    # One held-out episode trained with the final rule, for the figures, and
+    # whatever else the task reports (e.g. the held-out rate per dataset).
+    from plastix.experiment._examples import EXAMPLES
 
-    k_ep, k_run = jax.random.split(_key(cfg, EXAMPLE))
-    episode = exp.task.sample(k_ep)
-    final = unroll(exp.rules, exp.network, exp.task, theta, episode, k_run)
-    arrays = {"w_effective": np.asarray(effective_weights(final)), "pcs": np.asarray(episode["pcs"])}
+    arrays, extra = EXAMPLES[cfg.task.kind](exp, theta, _key(cfg, EXAMPLE), _key(cfg, HELDOUT))
     arrays.update({f"theta_{p}": np.asarray(v) for p, v in theta.items()})
     np.savez(path / rd.FINAL, **arrays)
     summary = {
@@ -130,11 +147,13 @@ def finish(path: Path, exp: Experiment, theta, generations: int, wall: float, st
         "heldout_unstable": float(held_m["unstable"]),
         "reference_heldout_loss": ref_loss,
         "heldout_metrics": {k: float(v) for k, v in held_m.items()},
+        "reference_heldout_metrics": ref_m,
         "angles": exp.angles(theta),
         "theta": {p: [float(x) for x in np.asarray(v).ravel()] for p, v in theta.items()},
         "names": {p: list(exp.rules[p].names) for p in theta},
         "rule": "; ".join(rules_text(exp, theta).values()),
         "wall_s": wall,
+        **extra,
     }
     rd.write_summary(path, summary)
     from plastix.experiment._figures import write_figures

@@ -1,5 +1,19 @@
 """Figures from arrays (matplotlib, Agg backend, never shown)."""
 
-from plastix.plotting._figures import coefficients, loss_and_angles, weights_vs_pcs
+from plastix.plotting._figures import (
+    alpha_beta_plane,
+    coefficients,
+    detailed_balance,
+    loss_and_angles,
+    spike_coefficients,
+    weights_vs_pcs,
+)
 
-__all__ = ["coefficients", "loss_and_angles", "weights_vs_pcs"]
+__all__ = [
+    "alpha_beta_plane",
+    "coefficients",
+    "detailed_balance",
+    "loss_and_angles",
+    "spike_coefficients",
+    "weights_vs_pcs",
+]

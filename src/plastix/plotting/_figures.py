@@ -104,3 +104,193 @@ def weights_vs_pcs(w: np.ndarray, pcs: np.ndarray):
     axes[-1, 0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
+
+
+def spike_coefficients(
+    generations: np.ndarray,
+    theta: np.ndarray,
+    names: Sequence[str],
+    reference: tuple[str, np.ndarray] | None = None,
+):
+    """Trajectory of a spike-trace rule's theta: the four increments and the two time constants.
+
+    The increments (weight change per spike or per spike and unit of trace) and
+    the time constants (seconds, drawn in ms) have different units, hence two
+    panels. Dotted lines: the reference rule's values.
+
+    Args:
+        generations: ``[G]``.
+        theta: ``[G, 6]``, ``(alpha, beta, gamma, kappa, tau_pre, tau_post)``.
+        names: the six names.
+        reference: (name, ``[6]`` theta) or None.
+    """
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    for k in range(4):
+        a1.plot(generations, theta[:, k], lw=1.8, label=names[k])
+        if reference is not None:
+            a1.axhline(reference[1][k], color=a1.lines[-1].get_color(), ls=":", lw=1)
+    a1.axhline(0, color="k", lw=0.5)
+    a1.set_xlabel("generation")
+    a1.set_ylabel("increment per spike (weight units)")
+    a1.set_title("increments" + (f" (dotted: {reference[0]})" if reference else ""), fontsize=10)
+    a1.legend(fontsize=8)
+    for k in (4, 5):
+        a2.plot(generations, 1e3 * theta[:, k], lw=1.8, label=names[k], color=f"C{k}")
+        if reference is not None:
+            a2.axhline(1e3 * reference[1][k], color=f"C{k}", ls=":", lw=1)
+    a2.set_xlabel("generation")
+    a2.set_ylabel("ms")
+    a2.set_title("trace time constants", fontsize=10)
+    a2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def detailed_balance(
+    w_exc_group: np.ndarray,
+    w_inh_group: np.ndarray,
+    current_exc: np.ndarray,
+    current_inh: np.ndarray,
+    chunk_time: np.ndarray,
+    rate: np.ndarray,
+    bin_size: float,
+    train_time: float,
+    target: float,
+    early: float = 1.0,
+    w_time: np.ndarray | None = None,
+):
+    """Inhibitory plasticity on one example episode: co-tuning of inhibition and excitation.
+
+    Four panels: (a) excitatory weight per group (the tuning, fixed) and
+    inhibitory weight per group at the start and at the end; (b) mean
+    excitatory and inhibitory current per group over the first ``early``
+    seconds and over the last ``early`` seconds of the episode (currents in
+    pA; inhibitory ones are negative, drawn as their magnitude); (c) mean
+    inhibitory weight per group over time; (d) postsynaptic rate per bin with
+    the target.
+
+    Args:
+        w_exc_group: ``[G]`` mean excitatory weight per group.
+        w_inh_group: ``[T', G]`` mean inhibitory weight per group at the times
+            ``w_time`` (default ``chunk_time``); row 0 is drawn as the start.
+        current_exc, current_inh: ``[T, G]`` mean currents per group and chunk, pA.
+        chunk_time: ``[T]`` chunk centres, s.
+        rate: ``[B]`` postsynaptic rate per bin, Hz.
+        bin_size: seconds per bin; train_time: end of training, s; target: Hz.
+        early: seconds averaged at the start and at the end in (b).
+        w_time: ``[T']`` times of ``w_inh_group`` rows, s.
+    """
+    g = np.arange(1, w_exc_group.shape[0] + 1)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    a = axes[0, 0]
+    a.plot(g, w_exc_group, "o-", color="C3", label="excitatory (fixed)")
+    a.set_xlabel("input group")
+    a.set_ylabel("excitatory weight", color="C3")
+    b = a.twinx()
+    b.plot(g, w_inh_group[0], "s--", color="0.6", label="inhibitory, start")
+    b.plot(g, w_inh_group[-1], "s-", color="C0", label="inhibitory, end")
+    b.set_ylabel("inhibitory weight", color="C0")
+    r = np.corrcoef(w_exc_group, w_inh_group[-1])[0, 1] if np.std(w_inh_group[-1]) > 0 else np.nan
+    a.set_title(f"(a) weights per group; corr(exc, inh at end) = {r:.2f}", fontsize=10)
+    lines = a.get_legend_handles_labels()
+    lines2 = b.get_legend_handles_labels()
+    a.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="upper left")
+    a.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+
+    a = axes[0, 1]
+    n_early = max(1, int(np.searchsorted(chunk_time, early)))
+    for rows, style, when in ((slice(0, n_early), "--", "first"), (slice(-n_early, None), "-", "last")):
+        a.plot(g, current_exc[rows].mean(0), style, marker="o", color="C3", label=f"exc, {when} {early:g} s")
+        a.plot(
+            g, -current_inh[rows].mean(0), style, marker="s", color="C0", label=f"|inh|, {when} {early:g} s"
+        )
+    a.set_xlabel("input group")
+    a.set_ylabel("mean current (pA)")
+    a.set_title("(b) currents per group, start vs end", fontsize=10)
+    a.legend(fontsize=8)
+    a.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+
+    a = axes[1, 0]
+    colors = plt.cm.viridis(np.linspace(0, 1, w_inh_group.shape[1]))
+    for k in range(w_inh_group.shape[1]):
+        a.plot(
+            chunk_time if w_time is None else w_time,
+            w_inh_group[:, k],
+            color=colors[k],
+            lw=1.2,
+            label=f"group {k + 1}",
+        )
+    a.axvline(train_time, color="k", ls=":", lw=1)
+    a.set_xlabel("time (s); dotted: end of training")
+    a.set_ylabel("inhibitory weight")
+    a.set_title("(c) inhibitory weight per group", fontsize=10)
+    a.legend(fontsize=7, ncol=2)
+
+    a = axes[1, 1]
+    t = (np.arange(rate.shape[0]) + 0.5) * bin_size
+    a.step(t, rate, where="mid", color="k", lw=1.2)
+    a.axhline(target, color="C2", ls="--", label=f"target {target:g} Hz")
+    a.axvline(train_time, color="k", ls=":", lw=1)
+    a.set_xlabel("time (s)")
+    a.set_ylabel(f"rate (Hz, {bin_size:g} s bins)")
+    a.set_title("(d) postsynaptic rate", fontsize=10)
+    a.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def alpha_beta_plane(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    nu_pre: float,
+    nu_post: float,
+    trace_term: float = 0.0,
+    reference: tuple[str, float, float] | None = None,
+):
+    r"""The outer loop's path in the (alpha, beta) plane with the steady-state line.
+
+    For Poisson pre- and postsynaptic spikes at rates ``nu_pre``, ``nu_post``
+    the spike-trace rule changes a weight on average by
+
+    .. math:: \langle \dot w \rangle = \alpha \nu_{pre} + \beta \nu_{post}
+              + (\gamma \tau_{pre} + \kappa \tau_{post}) \nu_{pre} \nu_{post}
+
+    so a rule holds the rate ``nu_post`` only on the line where this vanishes.
+    Drawn: ``beta = -alpha nu_pre / nu_post`` (dashed; the line when the trace
+    terms are negligible, the one Confavreux et al. 2020 draw) and the same
+    line shifted by ``trace_term = (gamma tau_pre + kappa tau_post) nu_pre``
+    for the final rule's trace terms (solid). Correlations between pre- and
+    postsynaptic spikes are ignored, so the line is a guide, not a law.
+
+    Args:
+        alpha, beta: ``[G]`` trajectory (per generation).
+        nu_pre: mean presynaptic (inhibitory input) rate, Hz.
+        nu_post: target postsynaptic rate, Hz.
+        trace_term: ``(gamma tau_pre + kappa tau_post) nu_pre`` of the final rule.
+        reference: (name, alpha, beta) of a reference rule, or None.
+    """
+    fig, ax = plt.subplots(figsize=(6.2, 5.2))
+    pts = np.concatenate([alpha, [0.0] + ([reference[1]] if reference else [])])
+    span = max(np.max(np.abs(pts)), 1e-12) * 1.2
+    xs = np.linspace(-span, span, 50)
+    ax.plot(xs, -xs * nu_pre / nu_post, "k--", lw=1, label=r"$\beta = -\alpha\,\nu_{pre}/\nu_{post}$")
+    if trace_term:
+        ax.plot(xs, -xs * nu_pre / nu_post - trace_term, "k-", lw=1, label="with the final trace terms")
+    sc = ax.scatter(alpha, beta, c=np.arange(alpha.shape[0]), cmap="viridis", s=14, zorder=3)
+    ax.plot(alpha, beta, color="0.6", lw=0.6, zorder=2)
+    ax.plot(alpha[0], beta[0], "o", mfc="none", mec="r", ms=10, label="start")
+    ax.plot(alpha[-1], beta[-1], "*", color="r", ms=12, label="end")
+    if reference is not None:
+        ax.plot(reference[1], reference[2], "D", color="C1", label=reference[0])
+    fig.colorbar(sc, ax=ax, label="generation")
+    ys = np.concatenate([beta, -xs * nu_pre / nu_post])
+    ax.set_xlim(-span, span)
+    ax.set_ylim(np.min(ys) - 0.1 * np.ptp(ys), np.max(ys) + 0.1 * np.ptp(ys))
+    ax.axhline(0, color="0.8", lw=0.5)
+    ax.axvline(0, color="0.8", lw=0.5)
+    ax.set_xlabel(r"$\alpha$ (per presynaptic spike)")
+    ax.set_ylabel(r"$\beta$ (per postsynaptic spike)")
+    ax.set_title(rf"$\nu_{{pre}}$ = {nu_pre:.1f} Hz, $\nu_{{post}}$ = {nu_post:g} Hz", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig

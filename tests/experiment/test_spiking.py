@@ -1,0 +1,171 @@
+"""The spiking experiment (lif + target_rate + spike_trace) through config, runner, CLI and figures."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from plastix import cli, experiment
+from plastix.experiment import UserError, _runner
+
+# A few hundred milliseconds of simulated time with 100 afferents: seconds, not
+# minutes. The conductances per spike are 10x Vogels' so 80 excitatory
+# afferents drive the neuron as 800 would.
+TINY_SPIKING = """
+name = "tiny_spiking"
+seed = 2
+
+[network]
+kind = "lif"
+n_exc = 80
+n_inh = 20
+n_groups = 4
+params = { gbar_exc = 0.14, gbar_inh = 0.35 }
+
+[task]
+kind = "target_rate"
+train_time = 0.4
+score_time = 0.2
+window = 0.1
+bin_size = 0.1
+chunk = 100
+episodes = 2
+heldout_episodes = 3
+
+[rules.inh]
+kind = "spike_trace"
+reference = "vogels_istdp"
+init_std = 0.01
+
+[meta]
+generations = 3
+popsize = 4
+sigma0 = 1.0
+scale = [1e-2, 1e-2, 1e-2, 1e-2, 1e-2, 1e-2]
+unstable_loss = 300.0
+"""
+
+
+@pytest.fixture
+def spiking_config(tmp_path):
+    p = tmp_path / "tiny_spiking.toml"
+    p.write_text(TINY_SPIKING)
+    return p
+
+
+def _rows(path):
+    with open(path / "metrics.csv") as fh:
+        return [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(fh)]
+
+
+def plastix(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "plastix.cli", *map(str, args)], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_spiking_run_writes_rate_metrics_figures_and_summary(spiking_config, tmp_path):
+    out = tmp_path / "run"
+    r = plastix("run", spiking_config, "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "held-out rate" in r.stdout and "tau_pre" in r.stdout and "angle to vogels_istdp" in r.stdout
+    rows = _rows(out)
+    assert len(rows) == 3
+    for name in ("alpha", "beta", "gamma", "kappa", "tau_pre", "tau_post"):
+        assert f"theta_inh_{name}" in rows[0]
+    for fig in ("coefficients.png", "loss.png", "alpha_beta.png", "balance.png"):
+        assert (out / "figures" / fig).stat().st_size > 5000
+    s = json.loads(plastix("show", out, "--json").stdout)
+    assert len(s["theta"]["inh"]) == 6 and set(s["angles"]) == {"vogels_istdp"}
+    assert len(s["heldout_rates"]) == 3 and s["target_rate"] == 5.0
+    # Rates are spike counts over a 0.1 s window: multiples of 10 Hz.
+    assert np.allclose(np.array(s["heldout_rates"]) % 10, 0) and s["heldout_rate"] >= 0
+    assert s["heldout_rate"] == pytest.approx(np.mean(s["heldout_rates"]))
+    assert "rate" in s["heldout_metrics"] and "rate" in s["reference_heldout_metrics"]
+    arr = np.load(out / "final.npz")
+    assert arr["w_inh_group"].shape == (60, 4) and arr["current_exc"].shape == (60, 4)  # 10 ms chunks
+    assert arr["rate"].shape == (6,) and np.all(arr["current_exc"] > 0) and np.all(arr["current_inh"] <= 0)
+    # The recorded episode ends where the inner loop does: its last bins are the recorded rate.
+    assert np.allclose(arr["w_inh_group"][-1], arr["w_inh_after"].reshape(4, 5).mean(1), rtol=1e-5)
+
+
+def test_spiking_resume_repeats_the_uninterrupted_run(spiking_config, tmp_path):
+    cfg = experiment.load(spiking_config, ["meta.generations=2", "task.heldout_episodes=1"])
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    _runner.run(cfg, full)
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_1(gen, row):
+        if gen == 1:
+            raise Crash
+
+    with pytest.raises(Crash):
+        _runner.run(cfg, cut, progress=crash_at_1)
+    _runner.resume(cut)
+    assert _rows(cut) == _rows(full)
+
+
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("network.n_inh=21", "must be multiples of n_groups (4)"),
+        ("network.dt=0", "network.dt"),
+        ("network.params={tau_x=1}", "unknown LIF parameter"),
+        ("network.n_in=3", "network.n_in"),
+        ("task.window=0.3", "window (0.3 s) is longer than score_time"),
+        ("task.train_time=0.45", "train_time"),
+        ("task.chunk=7", "task.chunk (7) must divide"),
+        ("task.steps=10", "task.steps"),
+        ("task.kind=pca", "task."),
+        ("rules.inh.reference=oja", "no spike_trace rule"),
+        ("rules.inh.kind=polynomial", "rules.inh"),
+        ("rules.inh.init=zero", "init = 'zero'"),
+        ("meta.unstable_loss=100", "silent neuron"),
+        ("meta.optimizer=adam", "meta.optimizer"),
+        ("meta.fd_epsilon=-1", "meta.fd_epsilon"),
+    ],
+)
+def test_bad_spiking_values_name_the_field(spiking_config, override, needle):
+    with pytest.raises(UserError) as err:
+        experiment.load(spiking_config, [override])
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_scale_must_match_theta(spiking_config):
+    with pytest.raises(UserError, match="meta.scale has 2 entries; the rules have 6"):
+        experiment.build(experiment.load(spiking_config, ["meta.scale=[1, 2]"]))
+
+
+def test_lif_without_plastic_rules_or_with_a_linear_task_is_refused(spiking_config, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY_SPIKING.replace("[rules.inh]", "[rules.ff]"))
+    with pytest.raises(UserError, match=r"one plastic projection \['inh'\]"):
+        experiment.load(bad)
+
+
+def test_finite_difference_builds_and_steps(spiking_config):
+    cfg = experiment.load(
+        spiking_config, ["meta.optimizer=finite_difference", "meta.fd_epsilon=0.1", "meta.learning_rate=0.05"]
+    )
+    exp = experiment.build(cfg)
+    opt = exp.optimizer
+    prepared = opt.prepare(exp.train_loss, exp.theta0)
+    state = opt.init(exp.theta0, cfg.seed)
+    state, m = opt.step(state, prepared, _runner.generation_key(cfg, 0))
+    theta = opt.theta(state, prepared)["inh"]
+    assert np.isfinite(m["loss_best"]) and m["grad_norm"] >= 0
+    # Adam's first step moves every coefficient with a non-zero gradient by lr (in units of scale).
+    step = np.abs(np.asarray(theta) - np.asarray(exp.theta0["inh"])) / 1e-2
+    assert np.all((step < 0.05 * 1.01) & ((step > 0.05 * 0.99) | (step < 1e-6)))
+
+
+def test_list_names_the_spiking_components(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for word in ("lif", "target_rate", "spike_trace", "vogels_istdp", "finite_difference"):
+        assert word in out
