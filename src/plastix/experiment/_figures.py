@@ -43,7 +43,12 @@ def write_figures(path: Path) -> list[Path]:
         final = path / rd.FINAL
         arr = np.load(final) if final.exists() else None
         if cfg.task.kind == "target_rate":
-            figs.update(_spiking_figures(gens, theta["inh"], names["inh"], refs.get("inh"), arr))
+            rc = cfg.rules["inh"]
+            figs.update(
+                _spiking_figures(
+                    gens, theta["inh"], names["inh"], refs.get("inh"), arr, rc.tau_min, rc.tau_max
+                )
+            )
         else:
             figs["coefficients.png"] = plotting.coefficients(gens, theta, names, refs)
             if arr is not None:
@@ -55,14 +60,16 @@ def write_figures(path: Path) -> list[Path]:
     return written
 
 
-def _spiking_figures(gens, theta, names, ref, arr) -> dict:
+def _spiking_figures(gens, theta, names, ref, arr, tau_min, tau_max) -> dict:
     """Figures of a target-rate run: theta in two panels, the (alpha, beta) plane, detailed balance."""
-    figs = {"coefficients.png": plotting.spike_coefficients(gens, theta, names, ref)}
+    figs = {"coefficients.png": plotting.spike_coefficients(gens, theta, names, ref, tau_min, tau_max)}
     if arr is None:
         return figs
     nu_pre, target = float(arr["nu_pre"]), float(arr["target"])
-    # The final rule's trace terms shift the steady-state line (plotting.alpha_beta_plane).
+    # The final rule's trace terms shift the steady-state line (plotting.alpha_beta_plane),
+    # with the time constants the rule uses (clipped).
     _, _, gamma, kappa, tau_pre, tau_post = theta[-1]
+    tau_pre, tau_post = np.clip([tau_pre, tau_post], tau_min, tau_max)
     figs["alpha_beta.png"] = plotting.alpha_beta_plane(
         theta[:, 0],
         theta[:, 1],

@@ -111,6 +111,8 @@ def spike_coefficients(
     theta: np.ndarray,
     names: Sequence[str],
     reference: tuple[str, np.ndarray] | None = None,
+    tau_min: float = 0.0,
+    tau_max: float = np.inf,
 ):
     """Trajectory of a spike-trace rule's theta: the four increments and the two time constants.
 
@@ -123,6 +125,9 @@ def spike_coefficients(
         theta: ``[G, 6]``, ``(alpha, beta, gamma, kappa, tau_pre, tau_post)``.
         names: the six names.
         reference: (name, ``[6]`` theta) or None.
+        tau_min, tau_max: the rule clips its time constants to this range
+            (s); drawn: the value used (solid) and the raw coefficient where it
+            differs (thin).
     """
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     for k in range(4):
@@ -135,12 +140,15 @@ def spike_coefficients(
     a1.set_title("increments" + (f" (dotted: {reference[0]})" if reference else ""), fontsize=10)
     a1.legend(fontsize=8)
     for k in (4, 5):
-        a2.plot(generations, 1e3 * theta[:, k], lw=1.8, label=names[k], color=f"C{k}")
+        used = np.clip(theta[:, k], tau_min, tau_max)
+        a2.plot(generations, 1e3 * used, lw=1.8, label=f"{names[k]} (as used)", color=f"C{k}")
+        if np.any(used != theta[:, k]):
+            a2.plot(generations, 1e3 * theta[:, k], lw=0.8, ls="--", color=f"C{k}", label=f"{names[k]} raw")
         if reference is not None:
             a2.axhline(1e3 * reference[1][k], color=f"C{k}", ls=":", lw=1)
     a2.set_xlabel("generation")
     a2.set_ylabel("ms")
-    a2.set_title("trace time constants", fontsize=10)
+    a2.set_title(f"trace time constants (clipped to [{1e3 * tau_min:g}, {1e3 * tau_max:g}] ms)", fontsize=10)
     a2.legend(fontsize=8)
     fig.tight_layout()
     return fig
