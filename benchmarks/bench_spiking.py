@@ -22,7 +22,7 @@ Throughput is simulated seconds x synapses (1000 afferent synapses, 200 of
 them plastic) per wall-clock second. Peak memory is each child's maximum
 resident set size (``os.wait4``).
 
-    python benchmarks/bench_spiking.py            # full 90 s protocols (~10 min)
+    python benchmarks/bench_spiking.py            # full 90 s protocols (~5 min)
     python benchmarks/bench_spiking.py --quick    # 2 s protocols (~2 min, mostly Brian2 compilation)
 """
 
@@ -138,6 +138,8 @@ def _load() -> float:
 
 
 def _fmt_s(s: float) -> str:
+    if s >= 600:
+        return f"{s / 60:.0f} min"
     return f"{s * 1e3:.0f} ms" if s < 1 else f"{s:.2f} s"
 
 
@@ -203,6 +205,12 @@ def section(r: dict | None) -> list[str]:
         "(identical input spikes give identical spike counts: `tests/networks/test_lif_brian2.py`).",
         "",
     ]
+    if r["load"][0] > 0.5 * (os.cpu_count() or 1):
+        out += [
+            "The machine was busy with other work during this run (load average above), which slows both "
+            "sides unevenly between runs; the ratios are noisy, each measured within one run.",
+            "",
+        ]
     return out
 
 
