@@ -84,6 +84,8 @@ def test_spiking_run_writes_rate_metrics_figures_and_summary(spiking_config, tmp
     # Rates are spike counts over a 0.1 s window: multiples of 10 Hz.
     assert np.allclose(np.array(s["heldout_rates"]) % 10, 0) and s["heldout_rate"] >= 0
     assert s["heldout_rate"] == pytest.approx(np.mean(s["heldout_rates"]))
+    # The same datasets as the held-out loss.
+    assert s["heldout_rate"] == pytest.approx(s["heldout_metrics"]["rate"], rel=1e-5)
     assert "rate" in s["heldout_metrics"] and "rate" in s["reference_heldout_metrics"]
     arr = np.load(out / "final.npz")
     assert arr["w_inh_group"].shape == (60, 4) and arr["current_exc"].shape == (60, 4)  # 10 ms chunks

@@ -202,7 +202,10 @@ def detailed_balance(
     a.set_title(f"(a) weights per group; corr(exc, inh at end) = {r:.2f}", fontsize=10)
     lines = a.get_legend_handles_labels()
     lines2 = b.get_legend_handles_labels()
-    a.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="upper left")
+    # Headroom above both curves, so the legend covers no point.
+    a.set_ylim(0, 1.4 * np.max(w_exc_group))
+    b.set_ylim(0, 1.4 * max(np.max(w_inh_group[[0, -1]]), 1e-12))
+    a.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="upper center", ncol=3)
     a.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
 
     a = axes[0, 1]
