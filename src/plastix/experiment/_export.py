@@ -200,7 +200,7 @@ import time
 
 import numpy as np
 from brian2 import (
-    Hz,
+    Hz,  # noqa: F401 (used by name in the PoissonGroup rate expressions)
     NeuronGroup,
     PoissonGroup,
     SpikeMonitor,
@@ -208,7 +208,6 @@ from brian2 import (
     TimedArray,
     defaultclock,
     mV,
-    ms,
     prefs,
     run,
     second,
