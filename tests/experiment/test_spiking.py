@@ -147,7 +147,7 @@ def test_bad_spiking_values_name_the_field(spiking_config, override, needle):
 
 def test_scale_must_match_theta(spiking_config):
     with pytest.raises(UserError, match="meta.scale has 2 entries; the rules have 6"):
-        experiment.build(experiment.load(spiking_config, ["meta.scale=[1, 2]"]))
+        experiment.load(spiking_config, ["meta.scale=[1, 2]"])
 
 
 def test_lif_without_plastic_rules_or_with_a_linear_task_is_refused(spiking_config, tmp_path):

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from plastix.rules import REFERENCES, SIDES
+from plastix.rules import REFERENCES, SIDES, SPIKE_TRACE_NAMES
 
 # Which named reference rules belong to which rule family (a reference is a
 # theta of its family, so only those can be an angle's other end or a start).
@@ -265,6 +265,20 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _projections(self):
+        self._sections()
+        scale = self.meta.scale
+        if scale is not None:
+            from plastix.rules import polynomial
+
+            size = sum(
+                len(SPIKE_TRACE_NAMES) if r.kind == "spike_trace" else polynomial(r.order, r.variables).size
+                for r in self.rules.values()
+            )
+            if len(scale) != size:
+                raise ValueError(f"meta.scale has {len(scale)} entries; the rules have {size} coefficients")
+        return self
+
+    def _sections(self):
         if self.network.kind == "lif":
             return self._spiking()
         if self.task.kind != "pca":
