@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from plastix import meta, networks, rules, tasks
-from plastix.experiment._config import ANGLE_TERMS, Config, UserError, _target_rate_args
+from plastix.experiment._config import ANGLE_TERMS, Config, _target_rate_args
 
 NETWORKS: dict[str, Callable] = {"linear": networks.linear, "lif": networks.lif}
 TASKS: dict[str, Callable] = {"pca": tasks.pca, "target_rate": tasks.target_rate}
@@ -74,11 +74,6 @@ def build(cfg: Config) -> Experiment:
         else:  # "reference": the config guarantees one is named
             theta0[proj] = refs[proj][1].astype(dtype)
     m = cfg.meta
-    size = sum(r.size for r in rule_set.values())
-    if m.scale is not None and len(m.scale) != size:
-        raise UserError(
-            f"config error: meta.scale has {len(m.scale)} entries; the rules have {size} coefficients"
-        )
     optimizer = OPTIMIZERS[m.optimizer](m)
     common: dict[str, Any] = dict(unstable_loss=m.unstable_loss, l1=m.l1)
     if m.scale is not None:
