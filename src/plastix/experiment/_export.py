@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from plastix.experiment._config import UserError
+from plastix.rules import SPIKE_TRACE_NAMES
 
 # Conductance-based LIF neuron; conductances in units of g_leak.
 #   tau_m dV/dt = -(V - V_rest) - g_E (V - E_E) - g_I (V - E_I)
@@ -50,7 +51,7 @@ RULE_ON_POST = """\
 xpost += 1
 w = clip(w + beta + gamma * xpre, 0, w_inh_max)"""
 
-RULE_NAMES = ("alpha", "beta", "gamma", "kappa", "tau_pre", "tau_post")
+RULE_NAMES = SPIKE_TRACE_NAMES
 
 # Unit of each model constant, as a Brian2 unit name ("1": dimensionless).
 _NEURON_UNITS = {
