@@ -125,7 +125,17 @@ class TargetRateTaskConfig(_Section):
 TaskConfig = Annotated[PcaTaskConfig | TargetRateTaskConfig, Field(discriminator="kind")]
 
 
-class RuleConfig(_Section):
+class _RuleSection(_Section):
+    # Shared by every rule kind; each declares its own `reference` field.
+    @field_validator("reference", check_fields=False)
+    @classmethod
+    def _reference(cls, v):
+        if v is not None and v not in REFERENCES:
+            raise ValueError(f"unknown reference rule {v!r}; allowed: {sorted(REFERENCES)}")
+        return v
+
+
+class RuleConfig(_RuleSection):
     """``[rules.<projection>]`` with ``kind = "polynomial"``: :func:`plastix.rules.polynomial`."""
 
     kind: Literal["polynomial"] = "polynomial"
@@ -144,13 +154,6 @@ class RuleConfig(_Section):
             raise ValueError(f"unknown variable(s) {bad}; allowed: {sorted(SIDES)}")
         return v
 
-    @field_validator("reference")
-    @classmethod
-    def _reference(cls, v):
-        if v is not None and v not in REFERENCES:
-            raise ValueError(f"unknown reference rule {v!r}; allowed: {sorted(REFERENCES)}")
-        return v
-
     @model_validator(mode="after")
     def _init_needs_reference(self):
         return _check_reference(self)
@@ -165,7 +168,7 @@ def _check_reference(rc):
     return rc
 
 
-class SpikeTraceRuleConfig(_Section):
+class SpikeTraceRuleConfig(_RuleSection):
     """``[rules.<projection>]`` with ``kind = "spike_trace"``: :func:`plastix.rules.spike_trace`.
 
     Theta is ``(alpha, beta, gamma, kappa, tau_pre, tau_post)``: four per-spike
@@ -183,13 +186,6 @@ class SpikeTraceRuleConfig(_Section):
     )
     tau_min: float = Field(1e-4, gt=0, description="smallest trace time constant, s")
     tau_max: float = Field(10.0, gt=0, description="largest trace time constant, s")
-
-    @field_validator("reference")
-    @classmethod
-    def _reference(cls, v):
-        if v is not None and v not in REFERENCES:
-            raise ValueError(f"unknown reference rule {v!r}; allowed: {sorted(REFERENCES)}")
-        return v
 
     @model_validator(mode="after")
     def _check(self):
