@@ -64,6 +64,25 @@ def test_meta_loss_penalises_unstable_rules_finitely():
     assert float(m["unstable"]) == 0.0 and float(loss) < 0.5
 
 
+def test_meta_loss_per_episode_metrics_are_the_episodes_behind_the_means():
+    rs = {"ff": rules.polynomial()}
+    net, task = networks.linear(5, 1), tasks.pca(5, 1, num_steps=60)
+    key = jax.random.PRNGKey(2)
+    theta = {"ff": rules.oja()}
+    mean_loss, mean_m = jax.jit(tasks.meta_loss(rs, net, task, 4))(theta, key)
+    loss, m = jax.jit(tasks.meta_loss(rs, net, task, 4, per_episode=True))(theta, key)
+    ep = m.pop("episodes")
+    assert float(loss) == float(mean_loss) and set(m) == set(mean_m)
+    assert set(ep) == {"loss", "unstable", "cos_0", "norm_0"} and ep["loss"].shape == (4,)
+    np.testing.assert_allclose(np.mean(ep["loss"]), m["task_loss"], rtol=1e-6)
+    np.testing.assert_allclose(np.mean(ep["cos_0"]), m["cos_0"], rtol=1e-6)
+    # Each episode is the one the loss trains: one network from its own key.
+    k_ep, k_run = jax.random.split(jax.random.split(key, 4)[3])
+    episode = task.sample(k_ep)
+    final = tasks.unroll(rs, net, task, theta, episode, k_run)
+    np.testing.assert_allclose(ep["loss"][3], task.loss(final, episode)[0], rtol=1e-5)
+
+
 def test_meta_loss_jit_equals_eager_and_has_finite_gradients():
     rs = {"ff": rules.polynomial()}
     f = tasks.meta_loss(rs, networks.linear(4, 1), tasks.pca(4, 1, num_steps=30), 3, l1=0.01, remat=True)

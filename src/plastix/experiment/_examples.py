@@ -1,8 +1,9 @@
 """Task-specific arrays saved with a finished run: what its figures and summary need.
 
-Each task kind has a hook ``(exp, theta, episode_key, heldout_key) -> (arrays, summary)``:
-``arrays`` go to ``final.npz`` (one example episode trained with the final
-rule), ``summary`` entries are added to ``summary.json``.
+Each task kind has a hook ``(exp, theta, episode_key, heldout) -> (arrays, summary)``,
+``heldout`` being the held-out metrics per episode (``tasks.meta_loss`` with
+``per_episode``): ``arrays`` go to ``final.npz`` (one example episode trained
+with the final rule), ``summary`` entries are added to ``summary.json``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from plastix import networks, tasks
 from plastix.experiment._build import Experiment
 
 
-def _pca(exp: Experiment, theta, key, heldout_key) -> tuple[dict, dict]:
+def _pca(exp: Experiment, theta, key, heldout) -> tuple[dict, dict]:
     k_ep, k_run = jax.random.split(key)
     episode = exp.task.sample(k_ep)
     final = tasks.unroll(exp.rules, exp.network, exp.task, theta, episode, k_run)
@@ -94,7 +95,7 @@ def record_target_rate(exp: Experiment, theta, episode, key) -> dict[str, jax.Ar
     }
 
 
-def _target_rate(exp: Experiment, theta, key, heldout_key) -> tuple[dict, dict]:
+def _target_rate(exp: Experiment, theta, key, heldout) -> tuple[dict, dict]:
     cfg = exp.config
     t, n = cfg.task, cfg.network
     k_ep, k_run = jax.random.split(key)
@@ -110,16 +111,9 @@ def _target_rate(exp: Experiment, theta, key, heldout_key) -> tuple[dict, dict]:
     arrays["train_time"] = np.asarray(t.train_time)
     arrays["bin_size"] = np.asarray(t.bin_size)
 
-    # The held-out rate per dataset, on the very episodes of the held-out loss
-    # (the keys and draws of tasks.meta_loss), so their mean is its "rate".
-    def one(key):
-        k_ep, k_run = jax.random.split(key)
-        ep = exp.task.sample(k_ep)
-        final = tasks.unroll(exp.rules, exp.network, exp.task, theta, ep, k_run, chunk=t.chunk)
-        return exp.task.loss(final, ep)[1]["rate"]
-
-    keys = jax.random.split(heldout_key, t.heldout_episodes)
-    rates = np.asarray(jax.jit(jax.vmap(one))(keys), np.float64)
+    # The held-out rate per dataset: the episodes of the held-out loss, so their
+    # mean is its "rate".
+    rates = np.asarray(heldout["rate"], np.float64)
     summary = {
         "heldout_rates": [float(r) for r in rates],
         "heldout_rate": float(rates.mean()),

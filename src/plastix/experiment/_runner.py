@@ -123,18 +123,19 @@ def finish(path: Path, exp: Experiment, theta, generations: int, wall: float, st
     train_loss, train_m = jax.jit(exp.train_loss)(theta, generation_key(cfg, max(generations - 1, 0)))
     heldout = jax.jit(exp.heldout_loss)
     held_loss, held_m = heldout(theta, _key(cfg, HELDOUT))
+    per_episode = {k: np.asarray(v) for k, v in held_m.pop("episodes").items()}
     # The reference rules (coefficients as published, scale 1) on the same
     # held-out datasets: the yardstick for the learned rule's loss.
     ref_loss, ref_m = None, {}
     if set(exp.references) == set(theta):
         ref = {p: r.astype(theta[p].dtype) for p, (_, r) in exp.references.items()}
-        ref_m = {k: float(v) for k, v in heldout(ref, _key(cfg, HELDOUT))[1].items()}
+        ref_m = {k: float(v) for k, v in heldout(ref, _key(cfg, HELDOUT))[1].items() if k != "episodes"}
         ref_loss = ref_m["task_loss"]
     # One held-out episode trained with the final rule, for the figures, and
     # whatever else the task reports (e.g. the held-out rate per dataset).
     from plastix.experiment._examples import EXAMPLES
 
-    arrays, extra = EXAMPLES[cfg.task.kind](exp, theta, _key(cfg, EXAMPLE), _key(cfg, HELDOUT))
+    arrays, extra = EXAMPLES[cfg.task.kind](exp, theta, _key(cfg, EXAMPLE), per_episode)
     arrays.update({f"theta_{p}": np.asarray(v) for p, v in theta.items()})
     np.savez(path / rd.FINAL, **arrays)
     summary = {

@@ -105,6 +105,7 @@ def meta_loss(
     remat: bool = False,
     chunk: int | None = None,
     l1_scale: Any = None,
+    per_episode: bool = False,
 ) -> LossFn:
     """The single seam between inner and outer loops: ``f(theta, key) -> (loss, metrics)``.
 
@@ -123,6 +124,10 @@ def meta_loss(
 
     Metrics: ``task_loss`` (mean over episodes before the penalty),
     ``unstable`` (fraction of unstable episodes), and each task metric averaged.
+    With ``per_episode`` they also hold ``"episodes"``: the same metrics
+    (``loss``, ``unstable`` and the task's) for each episode, ``[num_episodes]``
+    arrays, so a caller that reports the spread over datasets need not train
+    the networks a second time.
     """
     plastic = set(network.plastic)
     if set(rules) != plastic:
@@ -147,6 +152,8 @@ def meta_loss(
         penalty = l1 * sum(jnp.sum(jnp.abs(t / scale)) for t in jax.tree.leaves(theta))
         out = {k: jnp.mean(v) for k, v in metrics.items()}
         out.update(task_loss=task_loss, unstable=jnp.mean(bad.astype(losses.dtype)))
+        if per_episode:
+            out["episodes"] = {**metrics, "loss": losses, "unstable": bad}
         total = task_loss + penalty
         return jnp.where(jnp.isfinite(total), total, unstable_loss), out
 
