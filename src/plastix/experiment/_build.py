@@ -83,9 +83,7 @@ def build(cfg: Config) -> Experiment:
     remat = m.optimizer == "gradient" and m.remat
     train = tasks.meta_loss(rule_set, network, task, cfg.task.episodes, remat=remat, **common)
     # Held-out scoring keeps each episode's metrics (e.g. the rate per dataset).
-    heldout = tasks.meta_loss(
-        rule_set, network, task, cfg.task.heldout_episodes, per_episode=True, **common
-    )
+    heldout = tasks.meta_loss(rule_set, network, task, cfg.task.heldout_episodes, per_episode=True, **common)
     return Experiment(cfg, rule_set, network, task, optimizer, refs, theta0, train, heldout)
 
 
