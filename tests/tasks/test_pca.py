@@ -83,6 +83,26 @@ def test_meta_loss_per_episode_metrics_are_the_episodes_behind_the_means():
     np.testing.assert_allclose(ep["loss"][3], task.loss(final, episode)[0], rtol=1e-5)
 
 
+def test_recorder_sees_every_step_and_leaves_the_final_state_unchanged():
+    rs = {"ff": rules.polynomial()}
+    net, task = networks.linear(6, 1), tasks.pca(6, 1, num_steps=40)
+    theta, key = {"ff": rules.oja()}, jax.random.PRNGKey(4)
+    episode = task.sample(key)
+
+    def step(count, state, x, new):  # count steps; record |w| after each and the batch size
+        return count + 1, (jnp.linalg.norm(new.w["ff"]), x.shape[0])
+
+    rec = tasks.Recorder(lambda state: 0, step)
+    plain = jax.jit(lambda th: tasks.unroll(rs, net, task, th, episode, key))(theta)
+    final, (norms, batch) = jax.jit(lambda th: tasks.unroll(rs, net, task, th, episode, key, record=rec))(
+        theta
+    )
+    np.testing.assert_array_equal(final.w["ff"], plain.w["ff"])
+    assert norms.shape == (40,) and np.all(batch == 200)
+    np.testing.assert_allclose(norms[-1], jnp.linalg.norm(plain.w["ff"]), rtol=1e-6)
+    assert norms[0] < norms[-1]  # Oja grows the small initial weights to unit norm
+
+
 def test_meta_loss_jit_equals_eager_and_has_finite_gradients():
     rs = {"ff": rules.polynomial()}
     f = tasks.meta_loss(rs, networks.linear(4, 1), tasks.pca(4, 1, num_steps=30), 3, l1=0.01, remat=True)

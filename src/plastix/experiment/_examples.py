@@ -30,12 +30,11 @@ def _pca(exp: Experiment, theta, key, heldout) -> tuple[dict, dict]:
 
 
 def record_target_rate(exp: Experiment, theta, episode, key) -> dict[str, jax.Array]:
-    r"""Train the LIF neuron on ``episode`` as :func:`plastix.tasks.unroll` does, recording per group.
+    r"""Train the LIF neuron on ``episode`` as the loss does, recording per input group.
 
-    Same initial state, input spikes (``chunk`` at a time, same keys) and
-    update order as the inner loop, so the final state is the one the loss
-    scores. Per chunk of ``chunk`` steps and per input group ``g`` it records
-    the mean synaptic currents (pA)
+    :func:`plastix.tasks.unroll` with a :class:`plastix.tasks.Recorder`, so the
+    final state is the one the loss scores. Per chunk of ``chunk`` steps and
+    per input group ``g`` it records the mean synaptic currents (pA)
 
     .. math:: I_{E,g} = g_{leak}\, g_{E,g} (E_E - V), \qquad I_{I,g} = g_{leak}\, g_{I,g} (E_I - V)
 
@@ -45,48 +44,44 @@ def record_target_rate(exp: Experiment, theta, episode, key) -> dict[str, jax.Ar
     group at the chunk's end.
     """
     cfg = exp.config
-    n, chunk = cfg.network, cfg.task.chunk
-    rule, network, task = exp.rules["inh"], exp.network, exp.task
+    n = cfg.network
     p = {**networks.VOGELS_2011, **n.params}
     groups = networks.afferent_groups(n.n_exc, n.n_inh, n.n_groups)
     dtype = jnp.asarray(0.0).dtype
     onehot_e = jax.nn.one_hot(groups[: n.n_exc], n.n_groups, dtype=dtype)  # [n_exc, G]
     onehot_i = jax.nn.one_hot(groups[n.n_exc :], n.n_groups, dtype=dtype)  # [n_inh, G]
+    size_i = jnp.sum(onehot_i, axis=0)
     decay_e, decay_i = math.exp(-n.dt / p["tau_exc"]), math.exp(-n.dt / p["tau_inh"])
 
-    k_init, k_data = jax.random.split(key)  # as in tasks.unroll
-    state = network.init(k_init)
-    w_before = state.w["inh"][0]
+    def init(state):
+        return jnp.zeros(n.n_groups, dtype), jnp.zeros(n.n_groups, dtype)
 
-    def step(carry, x):
-        state, rs, ge, gi = carry
-        w_inh = state.w["inh"][0]
-        state, _, local = network.step(state, x)
-        dw, rs = rule.update(theta["inh"], local["inh"], rs)
+    def step(carry, state, x, new):
+        ge, gi = carry
         x = x.astype(dtype)
-        ge = ge * decay_e + p["gbar_exc"] * ((state.aux["w_exc"] * x[: n.n_exc]) @ onehot_e)
-        gi = gi * decay_i + p["gbar_inh"] * ((w_inh * x[n.n_exc :]) @ onehot_i)
-        v = state.aux["v"][0]
+        # Conductances per group, from the weights the spikes met (before the update).
+        ge = ge * decay_e + p["gbar_exc"] * ((new.aux["w_exc"] * x[: n.n_exc]) @ onehot_e)
+        gi = gi * decay_i + p["gbar_inh"] * ((state.w["inh"][0] * x[n.n_exc :]) @ onehot_i)
+        v = new.aux["v"][0]
         i_e = p["g_leak"] * ge * (p["e_exc"] - v)
         i_i = p["g_leak"] * gi * (p["e_inh"] - v)
-        return (network.apply(state, {"inh": dw}), rs, ge, gi), (i_e, i_i)
+        return (ge, gi), (i_e, i_i, (new.w["inh"][0] @ onehot_i) / size_i)
 
-    def chunk_body(carry, c):
-        xs = task.inputs(episode, c * chunk + jnp.arange(chunk), jax.random.fold_in(k_data, c))
-        carry, (i_e, i_i) = jax.lax.scan(step, carry, xs)
-        w_group = (carry[0].w["inh"][0] @ onehot_i) / jnp.sum(onehot_i, axis=0)
-        return carry, (jnp.mean(i_e, 0), jnp.mean(i_i, 0), w_group)
-
-    zeros = jnp.zeros(n.n_groups, dtype)
-    carry = (state, rule.init_state(state.w["inh"]), zeros, zeros)
-    (final, _, _, _), (i_e, i_i, w_group) = jax.lax.scan(
-        chunk_body, carry, jnp.arange(task.num_steps // chunk)
+    w_before = exp.network.init(jax.random.split(key)[0]).w["inh"][0]  # unroll's initial state
+    final, (i_e, i_i, w_group) = tasks.unroll(
+        exp.rules,
+        exp.network,
+        exp.task,
+        theta,
+        episode,
+        key,
+        chunk=cfg.task.chunk,
+        record=tasks.Recorder(init, step, lambda o: (jnp.mean(o[0], 0), jnp.mean(o[1], 0), o[2][-1])),
     )
-    size = jnp.sum(onehot_i, axis=0)
     return {
         "w_inh_before": w_before,
         "w_inh_after": final.w["inh"][0],
-        "w_inh_group_before": (w_before @ onehot_i) / size,
+        "w_inh_group_before": (w_before @ onehot_i) / size_i,
         "w_inh_group": w_group,
         "w_exc_group": (final.aux["w_exc"] @ onehot_e) / jnp.sum(onehot_e, axis=0),
         "current_exc": i_e,

@@ -1,8 +1,18 @@
 """Tasks: data distributions, the inner loop, and the loss that scores it."""
 
-from plastix.tasks._base import Episode, LossFn, Task, meta_loss, unroll
+from plastix.tasks._base import Episode, LossFn, Recorder, Task, meta_loss, unroll
 from plastix.tasks._pca import pca, random_rotation, spectrum
 from plastix.tasks._target_rate import input_rates, target_rate
 
-__all__ = ["Episode", "LossFn", "Task", "meta_loss", "pca", "random_rotation", "spectrum", "unroll"]
+__all__ = [
+    "Episode",
+    "LossFn",
+    "Recorder",
+    "Task",
+    "meta_loss",
+    "pca",
+    "random_rotation",
+    "spectrum",
+    "unroll",
+]
 __all__ += ["input_rates", "target_rate"]

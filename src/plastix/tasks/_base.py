@@ -36,6 +36,24 @@ class Task(NamedTuple):
     num_steps: int
 
 
+class Recorder(NamedTuple):
+    """What :func:`unroll` records along the way, for figures and diagnostics.
+
+    Attributes:
+        init: ``initial_state -> carry``, the recorder's own running state (e.g.
+            conductances split by input group).
+        step: ``(carry, state, x, new_state) -> (carry, out)``, called after
+            every inner step with the network state before and after it and the
+            step's input ``x``.
+        reduce: with ``unroll(chunk=...)``, ``outs -> out``, what is kept of a
+            chunk's outputs (stacked over its steps); default: their mean.
+    """
+
+    init: Callable[[NetState], Any]
+    step: Callable[[Any, NetState, Array, NetState], tuple[Any, Any]]
+    reduce: Callable[[Any], Any] = lambda outs: jax.tree.map(lambda o: jnp.mean(o, axis=0), outs)
+
+
 def unroll(
     rules: Mapping[str, Rule],
     network: Network,
@@ -45,7 +63,8 @@ def unroll(
     key: Array,
     remat: bool = False,
     chunk: int | None = None,
-) -> NetState:
+    record: Recorder | None = None,
+) -> NetState | tuple[NetState, Any]:
     """Train ``network`` from scratch on ``episode`` with ``rules``; return its final state.
 
     One ``lax.scan`` over the episode's ``task.num_steps`` inner steps. With
@@ -58,20 +77,29 @@ def unroll(
     over chunks: for spiking tasks with ~10^6 steps this replaces a small random
     draw per step by one vectorised draw per chunk. Same dynamics and update
     order; the random stream differs (same distribution).
+
+    With ``record`` it returns ``(final_state, records)``: the recorder's
+    outputs stacked over steps, or with ``chunk`` one ``record.reduce`` per
+    chunk (``[num_steps // chunk, ...]``), so that a recording of a long
+    spiking episode stays small. The final state is the one returned without it.
     """
     k_init, k_data = jax.random.split(key)
     state = network.init(k_init)
     rule_state = {p: rules[p].init_state(state.w[p]) for p in network.plastic}
 
     def step(carry, x):
-        state, rule_state = carry
-        state, _, local = network.step(state, x)
+        state, rule_state, rec = carry
+        new, _, local = network.step(state, x)
         dw = {}
         for p in network.plastic:
             dw[p], rule_state[p] = rules[p].update(theta[p], local[p], rule_state[p])
-        return (network.apply(state, dw), rule_state), None
+        new = network.apply(new, dw)
+        out = None
+        if record is not None:
+            rec, out = record.step(rec, state, x, new)
+        return (new, rule_state, rec), out
 
-    carry = (state, rule_state)
+    carry = (state, rule_state, None if record is None else record.init(state))
     if chunk is None:
 
         def body(carry, t):
@@ -80,19 +108,20 @@ def unroll(
         # Rematerialise the whole step, input draw included: the backward pass
         # then keeps one carry per step, not the step's inputs as well.
         body = jax.checkpoint(body) if remat else body
-        (state, _), _ = jax.lax.scan(body, carry, jnp.arange(task.num_steps))
-        return state
+        (state, _, _), outs = jax.lax.scan(body, carry, jnp.arange(task.num_steps))
+        return state if record is None else (state, outs)
     if task.num_steps % chunk:
         raise ValueError(f"num_steps ({task.num_steps}) must be a multiple of chunk ({chunk})")
 
     def chunk_body(carry, c):
         xs = task.inputs(episode, c * chunk + jnp.arange(chunk), jax.random.fold_in(k_data, c))
-        return jax.lax.scan(step, carry, xs)[0], None
+        carry, outs = jax.lax.scan(step, carry, xs)
+        return carry, None if record is None else record.reduce(outs)
 
     chunk_body = jax.checkpoint(chunk_body) if remat else chunk_body
 
-    (state, _), _ = jax.lax.scan(chunk_body, carry, jnp.arange(task.num_steps // chunk))
-    return state
+    (state, _, _), outs = jax.lax.scan(chunk_body, carry, jnp.arange(task.num_steps // chunk))
+    return state if record is None else (state, outs)
 
 
 def meta_loss(
