@@ -145,3 +145,25 @@ def test_float64_runs_end_to_end(tiny_config, tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert all(abs(x) < 1e3 for x in s["theta"]["ff"]) and s["heldout_loss"] < 10
     assert 'dtype = "float64"' in (out / "config.toml").read_text()
+
+
+def test_pruned_run_reports_the_sparser_rule_and_the_learned_one(tiny_config, tmp_path):
+    out = tmp_path / "pruned"
+    r = plastix("run", tiny_config, "--out", out, "--quiet", "--set", "meta.prune=[0.1, 0.3]")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    p, learned = s["prune"], s["learned"]
+    assert p["thresholds"] == [0.0, 0.1, 0.3] and len(p["losses"]) == 3 and p["kept"][0] == 27
+    i = p["thresholds"].index(p["threshold"])
+    assert p["losses"][i] == min(p["losses"]) and p["kept"] == sorted(p["kept"], reverse=True)
+    assert sum(x != 0 for x in s["theta"]["ff"]) == p["kept"][i]
+    # The rule as learned is the CMA-ES mean of the last generation, as in metrics.csv.
+    last = _rows(out)[-1]
+    assert learned["theta"]["ff"][13] == pytest.approx(float(last["theta_ff_111"]))
+    assert "angle_oja" in last and "pruned below" in r.stdout
+
+
+def test_prune_refuses_fractions_outside_0_1(tiny_config, tmp_path):
+    r = plastix("run", tiny_config, "--out", tmp_path / "x", "--quiet", "--set", "meta.prune=[1.5]")
+    assert r.returncode == 2 and "meta.prune" in r.stderr and r.stderr.count("\n") == 1
+    assert not (tmp_path / "x").exists()

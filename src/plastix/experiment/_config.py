@@ -224,6 +224,11 @@ class MetaConfig(_Section):
         "CMA-ES sigma0, finite_difference epsilon and learning_rate, and the L1 penalty are in these units",
     )
     l1: float = Field(0.0, ge=0, description="L1 penalty on theta")
+    prune: list[float] | None = Field(
+        None,
+        description="after the last generation, zero coefficients below each of these fractions of "
+        "their rule's largest and keep the sparser rule if the meta-loss prefers it (polynomial rules)",
+    )
     unstable_loss: float = Field(100.0, gt=0, description="loss of an unstable candidate (and the cap)")
     target_loss: float | None = Field(None, description="stop when the generation's best loss is below")
     target_angle: float | None = Field(None, gt=0, description="stop when every reference angle is below")
@@ -272,6 +277,11 @@ class Config(_Section):
             )
             if len(scale) != size:
                 raise ValueError(f"meta.scale has {len(scale)} entries; the rules have {size} coefficients")
+        if self.meta.prune is not None:
+            if any(r.kind != "polynomial" for r in self.rules.values()):
+                raise ValueError("meta.prune thresholds only polynomial rules")
+            if not self.meta.prune or any(not 0 < t < 1 for t in self.meta.prune):
+                raise ValueError(f"meta.prune must be fractions in (0, 1), got {self.meta.prune}")
         return self
 
     def _sections(self):

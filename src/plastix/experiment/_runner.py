@@ -9,14 +9,16 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from plastix import meta
 from plastix.analysis import pretty
 from plastix.experiment import _rundir as rd
 from plastix.experiment._build import Experiment, build
 from plastix.experiment._config import Config
 
 # Streams of the run's seed: 0 initial theta (in build), 1 training episodes,
-# 2 held-out episodes, 3 the example episode drawn in figures.
-TRAIN, HELDOUT, EXAMPLE = 1, 2, 3
+# 2 held-out episodes, 3 the example episode drawn in figures, 4 the episodes
+# that judge pruning (training data: never the held-out stream).
+TRAIN, HELDOUT, EXAMPLE, PRUNE = 1, 2, 3, 4
 
 
 def _key(cfg: Config, stream: int) -> jax.Array:
@@ -118,8 +120,29 @@ def execute(path: Path, progress: Callable | None = None) -> dict:
 
 
 def finish(path: Path, exp: Experiment, theta, generations: int, wall: float, stopped: str | None) -> dict:
-    """Score the final rule on the training and on fresh held-out episodes; save arrays and summary."""
+    """Score the final rule on the training and on fresh held-out episodes; save arrays and summary.
+
+    With ``meta.prune`` the rule is first sparsified (:func:`plastix.meta.prune`);
+    the summary keeps the rule as learned under ``learned``.
+    """
     cfg = exp.config
+    pruned = {}
+    if cfg.meta.prune is not None:
+        res = meta.prune(exp.train_loss, theta, _key(cfg, PRUNE), cfg.meta.prune)
+        pruned = {
+            "prune": {
+                "threshold": res.threshold,
+                "thresholds": res.thresholds,
+                "losses": res.losses,
+                "kept": res.kept,
+            },
+            "learned": {
+                "angles": exp.angles(theta),
+                "theta": {p: [float(x) for x in np.asarray(v).ravel()] for p, v in theta.items()},
+                "rule": "; ".join(rules_text(exp, theta).values()),
+            },
+        }
+        theta = res.theta
     train_loss, train_m = jax.jit(exp.train_loss)(theta, generation_key(cfg, max(generations - 1, 0)))
     heldout = jax.jit(exp.heldout_loss)
     held_loss, held_m = heldout(theta, _key(cfg, HELDOUT))
@@ -154,6 +177,7 @@ def finish(path: Path, exp: Experiment, theta, generations: int, wall: float, st
         "names": {p: list(exp.rules[p].names) for p in theta},
         "rule": "; ".join(rules_text(exp, theta).values()),
         "wall_s": wall,
+        **pruned,
         **extra,
     }
     rd.write_summary(path, summary)
