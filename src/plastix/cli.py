@@ -103,15 +103,18 @@ def _print_summary(summary: dict, path: Path) -> None:
         c.print(f"  learned rule  [bold green]{rule}[/]")
     for k, v in summary["angles"].items():
         c.print(f"  angle to {k:<13} {v:7.2f}°")
-    if "prune" in summary:  # the rule above is the sparsified one; say what it came from
+    if "prune" in summary:  # the rule above may be the sparsified one; say what it came from
         p, learned = summary["prune"], summary["learned"]
         i = p["thresholds"].index(p["threshold"])
         angles = ", ".join(f"{k} {v:.2f}°" for k, v in learned["angles"].items())
-        c.print(
-            f"  pruned below {p['threshold']:g} x the largest coefficient: {p['kept'][i]} of "
-            f"{p['kept'][0]} non-zero, meta-loss {p['losses'][0]:.4f} -> {p['losses'][i]:.4f} "
-            f"(as learned: {angles})"
-        )
+        if i == 0:
+            c.print(f"  pruning: no threshold lowered the meta-loss ({p['losses'][0]:.4f}); rule as learned")
+        else:
+            c.print(
+                f"  pruned below {p['threshold']:g} x the largest coefficient: {p['kept'][i]} of "
+                f"{p['kept'][0]} non-zero, meta-loss {p['losses'][0]:.4f} -> {p['losses'][i]:.4f} "
+                f"(as learned: {angles})"
+            )
     ref = summary.get("reference_heldout_loss")
     ref = f"   (reference rules: {ref:.4f})" if ref is not None else ""
     c.print(f"  training loss {summary['loss']:.4f}   held-out loss {summary['heldout_loss']:.4f}{ref}")
