@@ -1,4 +1,4 @@
-"""Sparsify a learned rule by sequential thresholding, judged by the meta-loss itself."""
+"""Sparsify a learned rule by thresholding its coefficients, judged by the meta-loss itself."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def prune(
     thresholds: Sequence[float] = (0.05, 0.1, 0.15, 0.2, 0.3),
     draws: int = 5,
 ) -> PruneResult:
-    r"""Sequential thresholding of a learned rule, each sparser rule scored by the meta-loss.
+    r"""Threshold a learned rule's small coefficients away, each sparser rule scored by the meta-loss.
 
     For each relative threshold ``t`` (and ``t = 0``, the rule as learned),
     every coefficient with :math:`|\theta_k| < t \max_j |\theta_j|` (per rule)
