@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint wheel-check clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,9 +25,22 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+## Build the wheel, install it into a fresh venv outside the source tree, and
+## list and check every shipped config from there (configs are package data).
+wheel-check: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m pip wheel --quiet --no-deps -w dist .
+	d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	$(PY) -m venv "$$d/venv" && \
+	"$$d/venv/bin/python" -m pip install --quiet dist/plastix-*.whl && \
+	cd "$$d" && "$$d/venv/bin/plastix" list && \
+	for c in $$(cd $(CURDIR)/src/plastix/configs && ls *.toml); do \
+	  "$$d/venv/bin/plastix" check "$${c%.toml}" > /dev/null && echo "checked $${c%.toml}" || exit 1; \
+	done
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs dist build

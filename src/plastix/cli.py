@@ -14,8 +14,6 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, no usage dump
@@ -44,7 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="summarise a run")
     s.add_argument("dir", type=Path)
     s.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    sub.add_parser("list", help="shipped configs, rules, tasks, networks, optimisers")
+    s = sub.add_parser("check", help="validate a config and print it resolved, without running it")
+    s.add_argument("config", help="TOML config (a path, or the name of a shipped config)")
+    s.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value"
+    )
+    s.add_argument("--seed", type=int, help="override the config's seed")
+    sub.add_parser("list", help="families, shipped configs, rules, tasks, networks, optimisers")
     s = sub.add_parser("export", help="write a run's learned rule as a runnable simulator script")
     s.add_argument("dir", type=Path)
     s.add_argument("--brian2", action="store_true", required=True, help="a Brian2 script (spiking runs)")
@@ -54,14 +58,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--force", action="store_true", help="overwrite an existing output file")
     return p
-
-
-def _resolve_config(name: str) -> Path:
-    path = Path(name)
-    if path.exists() or path.suffix == ".toml":
-        return path
-    shipped = CONFIG_DIR / f"{name}.toml"
-    return shipped if shipped.exists() else path
 
 
 def _progress(total: int, quiet: bool):
@@ -91,7 +87,7 @@ def _progress(total: int, quiet: bool):
     return bar, update
 
 
-def _print_summary(summary: dict, path: Path) -> None:
+def _print_summary(summary: dict, path: Path, family) -> None:
     from rich.console import Console
 
     c = Console()
@@ -118,20 +114,22 @@ def _print_summary(summary: dict, path: Path) -> None:
     ref = summary.get("reference_heldout_loss")
     ref = f"   (reference rules: {ref:.4f})" if ref is not None else ""
     c.print(f"  training loss {summary['loss']:.4f}   held-out loss {summary['heldout_loss']:.4f}{ref}")
-    if "heldout_rate" in summary:  # target_rate: the rate over fresh datasets
-        c.print(
-            f"  held-out rate {summary['heldout_rate']:.2f} ± {summary['heldout_rate_sd']:.2f} Hz "
-            f"over {len(summary['heldout_rates'])} datasets (target {summary['target_rate']:g} Hz)"
-        )
+    for line in family.summary_lines(summary):  # e.g. the held-out rate of a spiking run
+        c.print(f"  {line}")
     c.print(f"  run directory {path}  (figures in {path / 'figures'})")
 
 
-def _run(args) -> int:
-    from plastix.experiment import _runner, load
+def _load(args):
+    from plastix.experiment import load, shipped_config
 
-    cfg_path = _resolve_config(args.config)
     overrides = list(args.set) + ([f"seed={args.seed}"] if args.seed is not None else [])
-    cfg = load(cfg_path, overrides)
+    return load(shipped_config(args.config), overrides)
+
+
+def _run(args) -> int:
+    from plastix.experiment import _runner
+
+    cfg = _load(args)
     out = args.out or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     bar, update = _progress(cfg.meta.generations, args.quiet)
     if bar:
@@ -139,7 +137,17 @@ def _run(args) -> int:
             summary = _runner.run(cfg, out, force=args.force, progress=update)
     else:
         summary = _runner.run(cfg, out, force=args.force)
-    _print_summary(summary, out)
+    _print_summary(summary, out, cfg.spec)
+    return 0
+
+
+def _check(args) -> int:
+    from plastix.experiment import dump_config
+
+    cfg = _load(args)
+    family = cfg.spec
+    print(f"# {args.config}: valid; family {family.name!r} ({family.description})")
+    print(dump_config(cfg), end="")
     return 0
 
 
@@ -155,7 +163,7 @@ def _resume(args) -> int:
             summary = _runner.resume(args.dir, progress=update)
     else:
         summary = _runner.resume(args.dir)
-    _print_summary(summary, args.dir)
+    _print_summary(summary, args.dir, cfg.spec)
     return 0
 
 
@@ -194,58 +202,56 @@ def _show(args) -> int:
             f"{cfg.name}: unfinished after {summary['generations']} generations; `plastix resume {args.dir}`"
         )
     else:
-        _print_summary(summary, args.dir)
+        _print_summary(summary, args.dir, cfg.spec)
     return 0
 
 
 def _list(args) -> int:
-    from plastix.experiment import NETWORKS, OPTIMIZERS, RULES, TASKS
-    from plastix.rules import REFERENCES
+    from plastix.experiment import OPTIMIZERS, config_dir, kind_of, load, registry, shipped_configs
 
-    configs = sorted(p.stem for p in CONFIG_DIR.glob("*.toml")) if CONFIG_DIR.is_dir() else []
-    print("configs:    " + ", ".join(configs) + f"   ({CONFIG_DIR})")
-    print("rules:      " + ", ".join(sorted(RULES)))
-    print("references: " + ", ".join(sorted(REFERENCES)))
-    print("networks:   " + ", ".join(sorted(NETWORKS)))
-    print("tasks:      " + ", ".join(sorted(TASKS)))
+    fams = registry()
+    by_family: dict[str, list[str]] = {name: [] for name in fams}
+    for name, path in shipped_configs().items():
+        by_family[load(path).family].append(name)
+    print("families:")
+    for f in fams.values():
+        kinds = ", ".join(kind_of(r) for r in f.rules)
+        refs = sorted({ref for r in f.rules for ref in r.references})
+        print(f"  {f.name:<10} {f.description}")
+        print(f"  {'':<10} network {kind_of(f.network)}, task {kind_of(f.task)}, rules {kinds}")
+        print(
+            f"  {'':<10} references: {', '.join(refs) or '-'}; configs: {', '.join(by_family[f.name]) or '-'}"
+        )
+    print("configs:    " + ", ".join(sorted(shipped_configs())) + f"   ({config_dir()})")
+    print("rules:      " + ", ".join(sorted({kind_of(r) for f in fams.values() for r in f.rules})))
+    print(
+        "references: " + ", ".join(sorted({x for f in fams.values() for r in f.rules for x in r.references}))
+    )
+    print("networks:   " + ", ".join(sorted(kind_of(f.network) for f in fams.values())))
+    print("tasks:      " + ", ".join(sorted({kind_of(f.task) for f in fams.values()})))
     print("optimizers: " + ", ".join(sorted(OPTIMIZERS)))
     return 0
 
 
 def _export(args) -> int:
-    from plastix.experiment import UserError, _rundir, brian2_script
+    from plastix.experiment import UserError, _rundir, registry
 
     cfg = _rundir.read_config(args.dir)
-    if cfg.network.kind != "lif" or "inh" not in cfg.rules or cfg.rules["inh"].kind != "spike_trace":
+    fmt = "brian2"
+    exporter = cfg.spec.exporters.get(fmt)
+    if exporter is None:
+        able = sorted(f.name for f in registry().values() if fmt in f.exporters)
         raise UserError(
-            f"{args.dir}: --brian2 exports spiking runs (network 'lif'); this run's network is "
-            f"{cfg.network.kind!r}"
+            f"{args.dir}: --{fmt} exports runs of family {' or '.join(map(repr, able))}; "
+            f"this run's family is {cfg.family!r}"
         )
     summary = _rundir.read_summary(args.dir)
-    if summary is None or "inh" not in summary.get("theta", {}):
+    if summary is None:
         raise UserError(f"{args.dir}: no learned rule yet (no summary.json); finish it with `plastix resume`")
-    out = args.out or args.dir / "brian2_model.py"
+    out = args.out or args.dir / f"{fmt}_model.py"
     if out.exists() and not args.force:
         raise UserError(f"{out} exists; pass --force to overwrite it")
-    n, t, r = cfg.network, cfg.task, cfg.rules["inh"]
-    net = {k: getattr(n, k) for k in ("n_exc", "n_inh", "n_groups", "dt", "preferred", "w_exc_noise")}
-    net.update(w_inh_init=n.w_inh_init, w_inh_max=n.w_inh_max, **n.params)
-    task = {k: getattr(t, k) for k in ("baseline", "peak_rate", "tau_input", "rate_dt", "sparsify", "target")}
-    duration = args.duration if args.duration is not None else t.train_time + t.score_time
-    if duration <= 0:
-        raise UserError(f"--duration must be positive, got {duration}")
-    text = brian2_script(
-        summary["theta"]["inh"],
-        net,
-        task,
-        duration=duration,
-        window=min(t.window, duration),
-        seed=cfg.seed,
-        name=cfg.name,
-        rule_text=summary.get("rule", ""),
-        tau_min=r.tau_min,
-        tau_max=r.tau_max,
-    )
+    text = exporter(cfg, summary, args.duration)
     try:
         out.write_text(text)
     except OSError as err:
@@ -258,7 +264,15 @@ def main(argv: list[str] | None = None) -> int:
     from plastix.experiment import UserError
 
     args = _parser().parse_args(argv)
-    verbs = {"run": _run, "resume": _resume, "plot": _plot, "show": _show, "list": _list, "export": _export}
+    verbs = {
+        "run": _run,
+        "check": _check,
+        "resume": _resume,
+        "plot": _plot,
+        "show": _show,
+        "list": _list,
+        "export": _export,
+    }
     try:
         return verbs[args.verb](args)
     except UserError as err:

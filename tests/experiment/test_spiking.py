@@ -154,7 +154,7 @@ def test_scale_must_match_theta(spiking_config):
 def test_lif_without_plastic_rules_or_with_a_linear_task_is_refused(spiking_config, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(TINY_SPIKING.replace("[rules.inh]", "[rules.ff]"))
-    with pytest.raises(UserError, match=r"one plastic projection \['inh'\]"):
+    with pytest.raises(UserError, match=r"plastic projections \[.inh.\] of network .lif."):
         experiment.load(bad)
 
 

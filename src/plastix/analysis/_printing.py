@@ -1,4 +1,4 @@
-"""Symbolic printing of polynomial rules."""
+"""Symbolic printing of learned rules: polynomial and spike-trace."""
 
 from __future__ import annotations
 
@@ -39,3 +39,21 @@ def pretty(theta, rule: Rule, threshold: float = 0.05, lhs: str = "dw", scale: s
         sign = "−" if c[i] < 0 else "+"
         terms.append(("−" if sign == "−" else "") + body if n == 0 else f" {sign} {body}")
     return f"{lhs} = {scale} ({''.join(terms)})"
+
+
+def pretty_spike_trace(theta, tau_min: float = 0.0, tau_max: float = np.inf) -> str:
+    """Print a :func:`plastix.rules.spike_trace` theta as its equation, time constants in ms.
+
+    ``dw/dt = alpha S_j + beta S_i + gamma x_j S_i + kappa x_i S_j`` (Eq. 17 of
+    Confavreux et al. 2020), e.g. ``dw/dt = -0.001 S_j + 0.002 S_i + ...
+    (tau_pre = 20 ms, tau_post = 20 ms)``. The time constants are printed as
+    the rule uses them, clipped to ``[tau_min, tau_max]`` (seconds).
+    """
+    a, b, g, k, tp, tq = (float(x) for x in np.asarray(theta).ravel())
+    tp, tq = (float(np.clip(x, tau_min, tau_max)) for x in (tp, tq))
+    terms = " ".join(
+        f"{'-' if c < 0 else '+'} {abs(c):.3g} {t}"
+        for c, t in ((a, "S_j"), (b, "S_i"), (g, "x_j S_i"), (k, "x_i S_j"))
+    )
+    terms = terms[2:] if terms.startswith("+") else "-" + terms[2:]
+    return f"dw/dt = {terms}  (tau_pre = {1e3 * tp:.3g} ms, tau_post = {1e3 * tq:.3g} ms)"

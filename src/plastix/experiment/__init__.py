@@ -1,26 +1,71 @@
-"""Configs, run directories, the generation loop, resume: the only layer with I/O."""
+"""Configs, run directories, the generation loop, resume: the only layer with I/O.
 
-from plastix.experiment._build import NETWORKS, OPTIMIZERS, RULES, TASKS, Experiment, build
-from plastix.experiment._config import Config, UserError, apply_overrides, load, validate
+Everything here is generic; what differs between experiments is declared by
+a :class:`Family` (``plastix/experiment/families/``) and found through the
+registry (:func:`registry`, :func:`register`).
+"""
+
+from plastix.experiment._build import OPTIMIZERS, Experiment, build, thetas
+from plastix.experiment._config import (
+    Config,
+    MetaConfig,
+    RuleSection,
+    Section,
+    TaskSection,
+    UserError,
+    apply_overrides,
+    config_dir,
+    dump_config,
+    kind_of,
+    load,
+    shipped_config,
+    shipped_configs,
+    validate,
+)
 from plastix.experiment._export import brian2_script
+from plastix.experiment._family import (
+    Family,
+    History,
+    Parts,
+    config_model,
+    in_section,
+    register,
+    registry,
+    unregister,
+)
 from plastix.experiment._figures import write_figures
 from plastix.experiment._runner import execute, resume, run
 
 __all__ = [
-    "NETWORKS",
     "OPTIMIZERS",
-    "RULES",
-    "TASKS",
     "Config",
     "Experiment",
+    "Family",
+    "History",
+    "MetaConfig",
+    "Parts",
+    "RuleSection",
+    "Section",
+    "TaskSection",
     "UserError",
     "apply_overrides",
     "brian2_script",
     "build",
+    "config_dir",
+    "config_model",
+    "dump_config",
     "execute",
+    "registry",
+    "in_section",
+    "kind_of",
     "load",
+    "register",
     "resume",
     "run",
+    "shipped_config",
+    "shipped_configs",
+    "thetas",
+    "unregister",
     "validate",
     "write_figures",
 ]

@@ -1,4 +1,4 @@
-"""Turn a validated config into rules, network, task, optimiser and losses."""
+"""Turn a validated config into rules, network, task, optimiser and losses (through its family)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from plastix import meta, networks, rules, tasks
-from plastix.experiment._config import ANGLE_TERMS, Config, _target_rate_args
-
-NETWORKS: dict[str, Callable] = {"linear": networks.linear, "lif": networks.lif}
-TASKS: dict[str, Callable] = {"pca": tasks.pca, "target_rate": tasks.target_rate}
-RULES: dict[str, Callable] = {"polynomial": rules.polynomial, "spike_trace": rules.spike_trace}
+from plastix.experiment._config import Config
+from plastix.experiment._family import Family
 
 
 def _cma(m):
@@ -35,6 +32,7 @@ OPTIMIZERS: dict[str, Callable] = {
 
 class Experiment(NamedTuple):
     config: Config
+    family: Family
     rules: Mapping[str, rules.Rule]
     network: networks.Network
     task: tasks.Task
@@ -45,26 +43,26 @@ class Experiment(NamedTuple):
     heldout_loss: tasks.LossFn
 
     def angles(self, theta) -> dict[str, float]:
+        """Angle to each projection's reference rule, over the terms its rule kind compares."""
         from plastix.analysis import angle
 
         out = {}
         for p, (name, ref) in self.references.items():
-            k = ANGLE_TERMS[self.config.rules[p].kind]  # e.g. the 4 increments of a spike rule
+            k = self.config.rules[p].angle_terms  # e.g. the 4 increments of a spike rule
             out[name] = angle(theta[p][..., :k], ref[..., :k])
         return out
 
 
-def build(cfg: Config) -> Experiment:
-    """Assemble an :class:`Experiment`; sets float64 mode when the config asks for it."""
-    if cfg.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
-    dtype = jnp.dtype(cfg.dtype)
-    network, task = _network_and_task(cfg)
-    rule_set, refs, theta0 = {}, {}, {}
+def thetas(cfg: Config, rule_set: Mapping[str, rules.Rule], dtype) -> tuple[dict, dict]:
+    """Reference thetas and theta0 of every projection, as its ``[rules.<projection>]`` says.
+
+    ``init`` is ``random`` (``rule.init_theta``, key stream 0 of the seed, one
+    fold per projection in sorted order), ``zero`` or ``reference``.
+    """
+    refs, theta0 = {}, {}
     key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0)
     for i, (proj, rc) in enumerate(sorted(cfg.rules.items())):
-        rule = _rule(proj, rc)
-        rule_set[proj] = rule
+        rule = rule_set[proj]
         if rc.reference:
             refs[proj] = (rc.reference, rules.REFERENCES[rc.reference](rule))
         if rc.init == "random":
@@ -73,64 +71,26 @@ def build(cfg: Config) -> Experiment:
             theta0[proj] = jnp.zeros(rule.size, dtype)
         else:  # "reference": the config guarantees one is named
             theta0[proj] = refs[proj][1].astype(dtype)
+    return refs, theta0
+
+
+def build(cfg: Config) -> Experiment:
+    """Assemble an :class:`Experiment`; sets float64 mode when the config asks for it."""
+    if cfg.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    family = cfg.spec
+    parts = family.build(cfg)
+    refs, theta0 = thetas(cfg, parts.rules, jnp.dtype(cfg.dtype))
     m = cfg.meta
     optimizer = OPTIMIZERS[m.optimizer](m)
-    common: dict[str, Any] = dict(unstable_loss=m.unstable_loss, l1=m.l1)
+    common: dict[str, Any] = dict(unstable_loss=m.unstable_loss, l1=m.l1, **parts.loss_options)
     if m.scale is not None:
-        common["l1_scale"] = jnp.asarray(m.scale, dtype)
-    if cfg.task.kind == "target_rate":
-        common["chunk"] = cfg.task.chunk
+        common["l1_scale"] = jnp.asarray(m.scale, cfg.dtype)
     remat = m.optimizer == "gradient" and m.remat
-    train = tasks.meta_loss(rule_set, network, task, cfg.task.episodes, remat=remat, **common)
+    n_train, n_held = cfg.task.episodes, cfg.task.heldout_episodes
+    train = tasks.meta_loss(parts.rules, parts.network, parts.task, n_train, remat=remat, **common)
     # Held-out scoring keeps each episode's metrics (e.g. the rate per dataset).
-    heldout = tasks.meta_loss(rule_set, network, task, cfg.task.heldout_episodes, per_episode=True, **common)
-    return Experiment(cfg, rule_set, network, task, optimizer, refs, theta0, train, heldout)
-
-
-def _rule(proj: str, rc) -> rules.Rule:
-    if rc.kind == "spike_trace":
-        return RULES[rc.kind](tau_min=rc.tau_min, tau_max=rc.tau_max, init_std=rc.init_std)
-    symbols = dict(rc.symbols)
-    if proj == "lateral":
-        symbols = {"pre": "y_j", "post": "y_i", "w": "l", **symbols}
-    return RULES[rc.kind](order=rc.order, variables=rc.variables, symbols=symbols, init_std=rc.init_std)
-
-
-def _network_and_task(cfg: Config) -> tuple[networks.Network, tasks.Task]:
-    n, t = cfg.network, cfg.task
-    if n.kind == "lif":
-        task = TASKS[t.kind](**_target_rate_args(n, t))
-        network = NETWORKS[n.kind](
-            n.n_exc,
-            n.n_inh,
-            n.n_groups,
-            dt=n.dt,
-            preferred=n.preferred,
-            w_exc_noise=n.w_exc_noise,
-            w_inh_init=n.w_inh_init,
-            w_inh_max=n.w_inh_max,
-            record_bins=round((t.train_time + t.score_time) / t.bin_size),
-            bin_size=t.bin_size,
-            **n.params,
-        )
-        return network, task
-    network = NETWORKS[n.kind](
-        n.n_in,
-        n.n_out,
-        lateral=n.lateral,
-        eta=n.eta,
-        eta_lateral=n.eta_lateral,
-        init_scale=n.init_scale,
-        w_max=n.w_max,
+    heldout = tasks.meta_loss(parts.rules, parts.network, parts.task, n_held, per_episode=True, **common)
+    return Experiment(
+        cfg, family, parts.rules, parts.network, parts.task, optimizer, refs, theta0, train, heldout
     )
-    task = TASKS[t.kind](
-        n.n_in,
-        n.n_out,
-        num_steps=t.steps,
-        batch=t.batch,
-        scale=t.spectrum_scale,
-        decay=t.spectrum_decay,
-        scale_spread=t.scale_spread,
-        samples=t.samples,
-    )
-    return network, task

@@ -10,11 +10,8 @@ import pickle
 import shutil
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
-import tomli_w
-
-from plastix.experiment._config import Config, UserError, validate
+from plastix.experiment._config import Config, UserError, dump_config, validate
 
 CONFIG = "config.toml"
 METRICS = "metrics.csv"
@@ -61,16 +58,7 @@ def create(path: Path, cfg: Config, force: bool) -> None:
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     resolved = cfg.model_copy(update={"versions": versions()})
-    atomic_write(path / CONFIG, tomli_w.dumps(_toml_safe(resolved.model_dump())).encode())
-
-
-def _toml_safe(obj: Any) -> Any:
-    """TOML has no null: drop ``None`` values (they are the defaults anyway)."""
-    if isinstance(obj, dict):
-        return {k: _toml_safe(v) for k, v in obj.items() if v is not None}
-    if isinstance(obj, list):
-        return [_toml_safe(v) for v in obj]
-    return obj
+    atomic_write(path / CONFIG, dump_config(resolved).encode())
 
 
 def read_config(path: Path) -> Config:

@@ -10,10 +10,9 @@ import jax
 import numpy as np
 
 from plastix import meta
-from plastix.analysis import pretty
 from plastix.experiment import _rundir as rd
 from plastix.experiment._build import Experiment, build
-from plastix.experiment._config import Config
+from plastix.experiment._config import Config, dump_config
 
 # Streams of the run's seed: 0 initial theta (in build), 1 training episodes,
 # 2 held-out episodes, 3 the example episode drawn in figures, 4 the episodes
@@ -39,35 +38,17 @@ def theta_columns(exp: Experiment, theta) -> dict[str, float]:
     }
 
 
-def spike_rule_text(theta, tau_min: float = 0.0, tau_max: float = np.inf) -> str:
-    """A :func:`plastix.rules.spike_trace` theta as its equation, time constants in ms.
-
-    The time constants are printed as the rule uses them, clipped to ``[tau_min, tau_max]``.
-    """
-    a, b, g, k, tp, tq = (float(x) for x in np.asarray(theta).ravel())
-    tp, tq = (float(np.clip(x, tau_min, tau_max)) for x in (tp, tq))
-    terms = " ".join(
-        f"{'-' if c < 0 else '+'} {abs(c):.3g} {t}"
-        for c, t in ((a, "S_j"), (b, "S_i"), (g, "x_j S_i"), (k, "x_i S_j"))
-    )
-    terms = terms[2:] if terms.startswith("+") else "-" + terms[2:]
-    return f"dw/dt = {terms}  (tau_pre = {1e3 * tp:.3g} ms, tau_post = {1e3 * tq:.3g} ms)"
-
-
 def rules_text(exp: Experiment, theta) -> dict[str, str]:
-    spiking = {p for p, rc in exp.config.rules.items() if rc.kind == "spike_trace"}
-    if spiking:
-        rc = exp.config.rules
-        return {p: spike_rule_text(theta[p], rc[p].tau_min, rc[p].tau_max) for p in sorted(theta)}
-    return {
-        p: pretty(
-            theta[p],
-            exp.rules[p],
-            lhs="dl" if p == "lateral" else "dw",
-            scale="eta_l" if p == "lateral" else "eta",
-        )
-        for p in sorted(theta)
-    }
+    """Each projection's rule as an equation, as its family prints it."""
+    return exp.family.rules_text(exp, theta)
+
+
+def columns(exp: Experiment, theta) -> dict[str, float]:
+    """A generation's metrics columns beyond the optimiser's: angles, the family's own, theta."""
+    row = {f"angle_{k}": v for k, v in exp.angles(theta).items()}
+    if exp.family.columns is not None:
+        row.update(exp.family.columns(exp, theta))
+    return row
 
 
 def _stop(cfg: Config, row: dict) -> str | None:
@@ -103,7 +84,7 @@ def execute(path: Path, progress: Callable | None = None) -> dict:
     while gen < cfg.meta.generations and stopped is None:
         state, m = opt.step(state, prepared, generation_key(cfg, gen))
         theta = opt.theta(state, prepared)
-        row = {"generation": gen, **m, **{f"angle_{k}": v for k, v in exp.angles(theta).items()}}
+        row = {"generation": gen, **m, **columns(exp, theta)}
         row["wall_s"] = time.perf_counter() - t0
         row.update(theta_columns(exp, theta))
         rd.append_metrics(path, row)
@@ -156,9 +137,7 @@ def finish(path: Path, exp: Experiment, theta, generations: int, wall: float, st
         ref_loss = ref_m["task_loss"]
     # One held-out episode trained with the final rule, for the figures, and
     # whatever else the task reports (e.g. the held-out rate per dataset).
-    from plastix.experiment._examples import EXAMPLES
-
-    arrays, extra = EXAMPLES[cfg.task.kind](exp, theta, _key(cfg, EXAMPLE), per_episode)
+    arrays, extra = exp.family.example(exp, theta, _key(cfg, EXAMPLE), per_episode)
     arrays.update({f"theta_{p}": np.asarray(v) for p, v in theta.items()})
     np.savez(path / rd.FINAL, **arrays)
     summary = {
@@ -212,5 +191,5 @@ def extend(path: Path, generations: int) -> Config:
             f"--generations: the run stopped on its target ({ckpt['stopped']}); nothing to extend"
         )
     cfg = cfg.model_copy(update={"meta": cfg.meta.model_copy(update={"generations": generations})})
-    rd.atomic_write(path / rd.CONFIG, rd.tomli_w.dumps(rd._toml_safe(cfg.model_dump())).encode())
+    rd.atomic_write(path / rd.CONFIG, dump_config(cfg).encode())
     return cfg

@@ -1,0 +1,283 @@
+"""Experiment families: the one registry the loader, builder, runner, CLI and figures dispatch through.
+
+A :class:`Family` declares what one kind of experiment needs; everything else
+in :mod:`plastix.experiment` is generic. Adding an experiment is a module under
+``plastix/experiment/families/`` and one :func:`register` line in its
+``__init__`` (or a :func:`register` call from user code, before loading).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Union
+
+from pydantic import Field, create_model
+
+from plastix.experiment._config import Config, RuleSection, Section, UserError, kind_of
+
+if TYPE_CHECKING:
+    from plastix.experiment._build import Experiment
+    from plastix.networks import Network
+    from plastix.rules import Rule
+    from plastix.tasks import Task
+
+
+class Parts(NamedTuple):
+    """What a family builds from a validated config.
+
+    Attributes:
+        network, task: the inner network and the task.
+        rules: one rule per plastic projection of ``network``.
+        loss_options: extra keyword arguments of :func:`plastix.tasks.meta_loss`
+            (e.g. ``chunk`` for long spiking episodes).
+    """
+
+    network: Network
+    task: Task
+    rules: Mapping[str, Rule]
+    loss_options: Mapping[str, Any] = {}
+
+
+class History(NamedTuple):
+    """A run's per-generation record, as the figures read it from ``metrics.csv``.
+
+    Attributes:
+        generations: ``[G]`` generation numbers.
+        theta: projection -> ``[G, size]`` mean theta per generation.
+        rows: the metrics rows themselves (column -> value).
+    """
+
+    generations: Any
+    theta: Mapping[str, Any]
+    rows: list[dict[str, float]]
+
+
+def _no_check(cfg: Config) -> None:
+    return None
+
+
+def _no_lines(summary: dict) -> list[str]:
+    return []
+
+
+class Family(NamedTuple):
+    """One kind of experiment, declared in one place (the optax style: a NamedTuple of functions).
+
+    Attributes:
+        name: the family's name (``family = "..."`` in a config; ``plastix list``).
+        description: one line for ``plastix list``.
+        network: the ``[network]`` section model; its ``kind`` says which
+            network the family simulates, and a config whose network has that
+            kind belongs to this family.
+        task: the ``[task]`` section model (one task kind).
+        rules: the ``[rules.<projection>]`` section models the family accepts;
+            the first is the default kind.
+        build: ``config -> Parts``; may raise ``ValueError`` (reported as a
+            config error before any run directory exists).
+        rules_text: ``(experiment, theta) -> {projection: equation}``.
+        example: ``(experiment, theta, key, heldout) -> (arrays, summary)``:
+            ``arrays`` (one example episode trained with the final rule) go to
+            ``final.npz``, ``summary`` entries into ``summary.json``;
+            ``heldout`` holds the held-out metrics per episode.
+        figures: ``(experiment, history, arrays | None) -> {file name: figure}``,
+            beside the generic ``loss.png``.
+        check: ``config -> None``, cross-section checks (raise ``ValueError``).
+        columns: ``(experiment, theta) -> {column: value}``, extra metrics
+            columns per generation, or ``None``.
+        summary_lines: ``summary -> [line]``, what ``plastix show`` prints
+            beyond the generic lines.
+        exporters: format -> ``(config, summary, duration) -> text``, for
+            ``plastix export --<format>``.
+        default_rules: the raw ``[rules]`` of a config that names none.
+        tiny: a raw config of this family that runs in seconds: the contract
+            tests run every registered family on it.
+    """
+
+    name: str
+    description: str
+    network: type[Section]
+    task: type[Section]
+    rules: tuple[type[RuleSection], ...]
+    build: Callable[[Config], Parts]
+    rules_text: Callable[[Experiment, Mapping[str, Any]], dict[str, str]]
+    example: Callable[..., tuple[dict, dict]]
+    figures: Callable[[Experiment, History, Any], dict[str, Any]]
+    check: Callable[[Config], None] = _no_check
+    columns: Callable[[Experiment, Mapping[str, Any]], dict[str, float]] | None = None
+    summary_lines: Callable[[dict], list[str]] = _no_lines
+    exporters: Mapping[str, Callable[[Config, dict, float | None], str]] = {}
+    default_rules: Mapping[str, Mapping[str, Any]] = {}
+    tiny: Mapping[str, Any] = {}
+
+
+FAMILIES: dict[str, Family] = {}
+_DEFAULT: list[str] = []  # the family of a config that names no network kind
+_MODELS: dict[str, type[Config]] = {}
+
+
+def register(family: Family, replace: bool = False, default: bool = False) -> Family:
+    """Add ``family`` to the registry; its network kind must not belong to another family.
+
+    With ``default`` it becomes the family of configs that name no ``[network]`` kind.
+    """
+    _builtins()
+    if family.name in FAMILIES and not replace:
+        raise ValueError(f"family {family.name!r} is already registered")
+    net = kind_of(family.network)
+    owner = [f.name for f in FAMILIES.values() if kind_of(f.network) == net and f.name != family.name]
+    if owner:
+        raise ValueError(f"network {net!r} already belongs to family {owner[0]!r}")
+    FAMILIES[family.name] = family
+    _MODELS.pop(family.name, None)
+    if default:
+        _DEFAULT[:] = [family.name]
+    return family
+
+
+def unregister(name: str) -> None:
+    FAMILIES.pop(name, None)
+    _MODELS.pop(name, None)
+
+
+def _builtins() -> None:
+    # The shipped families register themselves on import.
+    import plastix.experiment.families  # noqa: F401
+
+
+def registry() -> dict[str, Family]:
+    """The registered families by name."""
+    _builtins()
+    return FAMILIES
+
+
+def get(name: str) -> Family:
+    fams = registry()
+    if name not in fams:
+        raise UserError(f"unknown family {name!r}; registered: {sorted(fams)}")
+    return fams[name]
+
+
+def rule_kinds() -> set[str]:
+    return {kind_of(r) for f in registry().values() for r in f.rules}
+
+
+def config_model(family: Family) -> type[Config]:
+    """The :class:`Config` subclass of ``family``: its sections in place of the generic ones."""
+    if family.name not in _MODELS:
+        rule = (
+            family.rules[0]
+            if len(family.rules) == 1
+            else Annotated[Union[tuple(family.rules)], Field(discriminator="kind")]  # noqa: UP007
+        )
+        _MODELS[family.name] = create_model(
+            f"{family.name.title().replace('_', '')}Config",
+            __base__=Config,
+            __doc__=f"A config of family {family.name!r}: {family.description}",
+            network=(family.network, family.network()),
+            task=(family.task, family.task()),
+            rules=(dict[str, rule], ...),
+        )
+    return _MODELS[family.name]
+
+
+def _kinds(sections: list[type[Section]]) -> list[str]:
+    return sorted({kind_of(s) for s in sections})
+
+
+def resolve(raw: Any) -> tuple[Family, Any]:
+    """The family of a raw config, and the raw config with every section's ``kind`` filled in.
+
+    The family is the one named by ``family``, else the one whose network has
+    the ``[network]`` kind, else the default family. Sections without a
+    ``kind`` get the family's (configs written before a section had several
+    kinds validate unchanged). A kind of another family is refused here, in
+    one format for every section.
+    """
+    fams = registry()
+    if not isinstance(raw, dict):
+        return fams[_DEFAULT[0]], raw
+    raw = dict(raw)
+    net = raw.get("network") if isinstance(raw.get("network"), dict) else {}
+    by_network = {kind_of(f.network): f for f in fams.values()}
+    if raw.get("family") is not None:
+        if raw["family"] not in fams:
+            raise UserError(
+                f"config error: family: unknown family {raw['family']!r}; allowed: {sorted(fams)}"
+            )
+        family = fams[raw["family"]]
+    elif "kind" in net:
+        if net["kind"] not in by_network:
+            raise UserError(
+                f"config error: network.kind: unknown network {net['kind']!r}; allowed: {sorted(by_network)}"
+            )
+        family = by_network[net["kind"]]
+    else:
+        family = fams[_DEFAULT[0]]
+    raw["family"] = family.name
+    mine = kind_of(family.network)
+
+    def fill(loc: str, section: Any, allowed: list[str], everywhere: list[str], what: str) -> Any:
+        if not isinstance(section, dict):
+            return section
+        kind = section.get("kind", allowed[0])
+        if kind not in everywhere:
+            raise UserError(f"config error: {loc}.kind: unknown {what} {kind!r}; allowed: {everywhere}")
+        if kind not in allowed:
+            need = allowed[0] if len(allowed) == 1 else allowed
+            raise UserError(
+                f"config error: {loc}.kind: network {mine!r} belongs to family {family.name!r}, "
+                f"which needs {what} {need!r}; got {kind!r}"
+            )
+        return {**section, "kind": kind}
+
+    raw["network"] = fill("network", raw.get("network", {}), [mine], sorted(by_network), "network")
+    all_tasks = _kinds([f.task for f in fams.values()])
+    raw["task"] = fill("task", raw.get("task", {}), [kind_of(family.task)], all_tasks, "task")
+    rules = raw.get("rules", family.default_rules)
+    if isinstance(rules, dict):
+        mine_rules = [kind_of(r) for r in family.rules]
+        all_rules = sorted(rule_kinds())
+        raw["rules"] = {p: fill(f"rules.{p}", r, mine_rules, all_rules, "rule") for p, r in rules.items()}
+    return family, raw
+
+
+def check_joint(cfg: Config) -> None:
+    """The checks that join sections, for every family; ``ValueError`` with a one-line message.
+
+    Builds the family's parts once (so the builders' own checks, such as a
+    time grid, become config errors), then checks that the rules cover exactly
+    the network's plastic projections, ``meta.scale`` has one entry per
+    coefficient and ``meta.prune`` names only prunable rules.
+    """
+    family = cfg.spec
+    family.check(cfg)
+    parts = family.build(cfg)
+    want, got = sorted(parts.network.plastic), sorted(cfg.rules)
+    if want != got:
+        raise ValueError(
+            f"rules must be given for exactly the plastic projections {want} "
+            f"of network {kind_of(family.network)!r}, got {got}"
+        )
+    m = cfg.meta
+    if m.scale is not None:
+        size = sum(r.size for r in parts.rules.values())
+        if len(m.scale) != size:
+            raise ValueError(f"meta.scale has {len(m.scale)} entries; the rules have {size} coefficients")
+    if m.prune is not None:
+        bad = sorted(p for p, r in cfg.rules.items() if not r.prunable)
+        if bad:
+            prunable = sorted({kind_of(r) for f in registry().values() for r in f.rules if r.prunable})
+            raise ValueError(
+                f"meta.prune thresholds only {' or '.join(prunable)} rules; "
+                f"rules.{bad[0]} is {cfg.rules[bad[0]].kind!r}"
+            )
+        if not m.prune or any(not 0 < t < 1 for t in m.prune):
+            raise ValueError(f"meta.prune must be fractions in (0, 1), got {m.prune}")
+
+
+def in_section(section: str, factory: Callable, *args, **kwargs):
+    """Call a builder; its ``ValueError`` comes back naming the config section."""
+    try:
+        return factory(*args, **kwargs)
+    except ValueError as err:
+        raise ValueError(f"{section}: {err}") from None

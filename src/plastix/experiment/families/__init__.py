@@ -1,0 +1,11 @@
+"""The shipped experiment families, one module each; a new family is one more line here.
+
+See :class:`plastix.experiment.Family` and ``docs/architecture.md``.
+"""
+
+from plastix.experiment._family import register
+from plastix.experiment.families import pca, spiking
+
+# pca is the first experiment: configs that name no network kind belong to it.
+register(pca.FAMILY, replace=True, default=True)
+register(spiking.FAMILY, replace=True)

@@ -1,0 +1,168 @@
+"""Contracts that every registered family (its rules, network and task) and every optimiser meets.
+
+Parametrised over the registries (evosax style): a new family, rule, network,
+task or optimiser is checked here without new test code. Each family's
+``tiny`` config supplies small instances.
+"""
+
+import copy
+import pickle
+import tomllib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from plastix import experiment, tasks
+from plastix.experiment import _runner
+
+FAMILIES = sorted(experiment.registry())
+OPTIMIZERS = sorted(experiment.OPTIMIZERS)
+
+_compiles = {"on": False, "n": 0}
+
+
+def _count(event, duration, **kwargs):
+    if _compiles["on"] and event == "/jax/core/compile/backend_compile_duration":
+        _compiles["n"] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_count)
+
+
+def _config(family: str, *overrides: str):
+    raw = {**copy.deepcopy(dict(experiment.registry()[family].tiny)), "family": family}
+    return experiment.validate(experiment.apply_overrides(raw, list(overrides)))
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def exp(request):
+    return experiment.build(_config(request.param))
+
+
+def _close(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+
+
+def _first_step(exp):
+    key = jax.random.PRNGKey(0)
+    episode = exp.task.sample(key)
+    state = exp.network.init(key)
+    x = exp.task.inputs(episode, jnp.asarray(0), key)
+    return episode, state, x
+
+
+def test_network_contract(exp):
+    episode, state, x = _first_step(exp)
+    assert set(state.w) == set(exp.network.plastic)
+    assert not bool(exp.network.unstable(state))
+    new, out, local = exp.network.step(state, x)
+    assert jax.tree.structure(new) == jax.tree.structure(state)
+    for p in exp.network.plastic:
+        w = state.w[p]
+        assert w.ndim == 2 and w.dtype == jnp.float32 and local[p]["w"].shape == w.shape
+        assert set(exp.rules[p].needs) <= set(local[p]), (p, exp.rules[p].needs, set(local[p]))
+    assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(out))
+    _close(jax.jit(exp.network.step)(state, x), (new, out, local))
+    # Applying no change keeps every weight.
+    kept = exp.network.apply(new, {p: jnp.zeros_like(new.w[p]) for p in exp.network.plastic})
+    _close(kept.w, new.w)
+
+
+def test_rule_contract(exp):
+    episode, state, x = _first_step(exp)
+    _, _, local = exp.network.step(state, x)
+    for i, (p, rule) in enumerate(sorted(exp.rules.items())):
+        theta = rule.init_theta(jax.random.PRNGKey(i))
+        assert theta.shape == (rule.size,) == (len(rule.names),) and theta.dtype == jnp.float32
+        rs = rule.init_state(state.w[p])
+        dw, rs2 = rule.update(theta, local[p], rs)
+        assert dw.shape == state.w[p].shape and dw.dtype == state.w[p].dtype
+        assert jax.tree.structure(rs2) == jax.tree.structure(rs)
+        _close(jax.jit(rule.update)(theta, local[p], rs), (dw, rs2))
+        # vmap over a population of thetas equals one call per theta.
+        pop = theta + 0.1 * jax.random.normal(jax.random.PRNGKey(9), (3, rule.size))
+        batched, _ = jax.vmap(rule.update, in_axes=(0, None, None))(pop, local[p], rs)
+        assert batched.shape == (3, *dw.shape)
+        for k in range(3):
+            _close(batched[k], rule.update(pop[k], local[p], rs)[0])
+
+
+def test_task_contract(exp):
+    key = jax.random.PRNGKey(1)
+    episode = exp.task.sample(key)
+    assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(episode))
+    final = tasks.unroll(exp.rules, exp.network, exp.task, exp.theta0, episode, key)
+    loss, metrics = exp.task.loss(final, episode)
+    assert loss.shape == () and bool(jnp.isfinite(loss))
+    assert all(jnp.shape(v) == () for v in metrics.values())
+
+
+def test_meta_loss_contract(exp):
+    f, key = exp.train_loss, jax.random.PRNGKey(2)
+    eager, _ = f(exp.theta0, key)
+    jitted, metrics = jax.jit(f)(exp.theta0, key)
+    _close(jitted, eager)
+    assert {"task_loss", "unstable"} <= set(metrics)
+    # A population of random thetas, wild ones included: vmapped equals one by one,
+    # and every loss is finite, the task loss at most the penalty of an unstable rule.
+    spread = jnp.array([0.0, 1.0, 10.0, 1000.0])[:, None]
+    pop = {
+        p: t
+        + spread * jax.random.normal(jax.random.PRNGKey(10 + i), (4, *t.shape)) * (jnp.abs(t).max() + 1e-3)
+        for i, (p, t) in enumerate(sorted(exp.theta0.items()))
+    }
+    losses, m = jax.jit(jax.vmap(f, in_axes=(0, None)))(pop, key)
+    assert losses.shape == (4,) and bool(jnp.all(jnp.isfinite(losses)))
+    assert bool(jnp.all(m["task_loss"] <= exp.config.meta.unstable_loss))
+    for i in (0, 1):
+        _close(losses[i], jax.jit(f)({p: t[i] for p, t in pop.items()}, key)[0])
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_optimizer_contract(family, optimizer):
+    cfg = _config(family, f"meta.optimizer={optimizer}")
+    exp = experiment.build(cfg)
+    opt = exp.optimizer
+    prepared = opt.prepare(exp.train_loss, exp.theta0)
+    _compiles.update(on=True, n=0)
+    try:
+        state, m = opt.step(opt.init(exp.theta0, cfg.seed), prepared, _runner.generation_key(cfg, 0))
+    finally:
+        _compiles["on"] = False
+    assert _compiles["n"] > 0  # the listener sees compilations: the check below means something
+    assert {"loss_best", "loss_mean", "n_unstable"} <= set(m) and np.isfinite(m["loss_best"])
+    # The optimiser state pickles (checkpoints), and the copy continues identically.
+    copy_ = pickle.loads(pickle.dumps(state))
+    _compiles.update(on=True, n=0)
+    try:
+        state, m2 = opt.step(state, prepared, _runner.generation_key(cfg, 1))
+    finally:
+        _compiles["on"] = False
+    assert _compiles["n"] == 0, f"the second generation compiled {_compiles['n']} computation(s)"
+    _, m3 = opt.step(copy_, prepared, _runner.generation_key(cfg, 1))
+    assert {k: m2[k] for k in ("loss_best", "loss_mean")} == {k: m3[k] for k in ("loss_best", "loss_mean")}
+    theta = opt.theta(state, prepared)
+    assert jax.tree.structure(theta) == jax.tree.structure(exp.theta0)
+    assert all(t.shape == exp.theta0[p].shape for p, t in theta.items())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_family_contract(family, tmp_path):
+    spec = experiment.registry()[family]
+    cfg = _config(family)
+    assert cfg.family == family and isinstance(cfg, experiment.config_model(spec))
+    # The resolved config is a config of the same family that validates to itself.
+    assert experiment.validate(tomllib.loads(experiment.dump_config(cfg))) == cfg
+    summary = _runner.run(cfg, tmp_path / "run")
+    exp = experiment.build(cfg)
+    assert set(summary["theta"]) == set(exp.rules) and summary["rule"]
+    assert len(summary["rule"].split("; ")) == len(exp.rules)
+    assert all(isinstance(line, str) for line in spec.summary_lines(summary))
+    figures = {p.name for p in (tmp_path / "run" / "figures").iterdir()}
+    assert "loss.png" in figures and len(figures) >= 2
+    final = np.load(tmp_path / "run" / "final.npz")
+    assert {f"theta_{p}" for p in exp.rules} <= set(final)
