@@ -66,6 +66,7 @@ def test_network_contract(exp):
         assert set(exp.rules[p].needs) <= set(local[p]), (p, exp.rules[p].needs, set(local[p]))
     assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(out))
     _close(jax.jit(exp.network.step)(state, x), (new, out, local))
+    _close(pickle.loads(pickle.dumps(new)), new)  # network states pickle (recordings, checkpoints)
     # Applying no change keeps every weight.
     kept = exp.network.apply(new, {p: jnp.zeros_like(new.w[p]) for p in exp.network.plastic})
     _close(kept.w, new.w)

@@ -207,28 +207,24 @@ def _show(args) -> int:
 
 
 def _list(args) -> int:
-    from plastix.experiment import OPTIMIZERS, config_dir, kind_of, load, registry, shipped_configs
+    from plastix.experiment import OPTIMIZERS, config_dir, listing
 
-    fams = registry()
-    by_family: dict[str, list[str]] = {name: [] for name in fams}
-    for name, path in shipped_configs().items():
-        by_family[load(path).family].append(name)
+    entries = listing()
     print("families:")
-    for f in fams.values():
-        kinds = ", ".join(kind_of(r) for r in f.rules)
-        refs = sorted({ref for r in f.rules for ref in r.references})
-        print(f"  {f.name:<10} {f.description}")
-        print(f"  {'':<10} network {kind_of(f.network)}, task {kind_of(f.task)}, rules {kinds}")
-        print(
-            f"  {'':<10} references: {', '.join(refs) or '-'}; configs: {', '.join(by_family[f.name]) or '-'}"
-        )
-    print("configs:    " + ", ".join(sorted(shipped_configs())) + f"   ({config_dir()})")
-    print("rules:      " + ", ".join(sorted({kind_of(r) for f in fams.values() for r in f.rules})))
-    print(
-        "references: " + ", ".join(sorted({x for f in fams.values() for r in f.rules for x in r.references}))
-    )
-    print("networks:   " + ", ".join(sorted(kind_of(f.network) for f in fams.values())))
-    print("tasks:      " + ", ".join(sorted({kind_of(f.task) for f in fams.values()})))
+    for f in entries:
+        print(f"  {f['name']:<10} {f['description']}")
+        print(f"  {'':<10} network {f['network']}, task {f['task']}, rules {', '.join(f['rules'])}")
+        refs, configs = ", ".join(f["references"]) or "-", ", ".join(f["configs"]) or "-"
+        print(f"  {'':<10} references: {refs}; configs: {configs}")
+
+    def union(key):
+        return ", ".join(sorted({x for f in entries for x in f[key]}))
+
+    print(f"configs:    {union('configs')}   ({config_dir()})")
+    print(f"rules:      {union('rules')}")
+    print(f"references: {union('references')}")
+    print("networks:   " + ", ".join(sorted({f["network"] for f in entries})))
+    print("tasks:      " + ", ".join(sorted({f["task"] for f in entries})))
     print("optimizers: " + ", ".join(sorted(OPTIMIZERS)))
     return 0
 

@@ -57,3 +57,35 @@ def test_reference_init_needs_a_reference(tiny_config, tmp_path):
     no_ref.write_text(tiny_config.read_text().replace('reference = "oja"', ""))
     with pytest.raises(UserError, match="init = 'reference' needs a reference"):
         experiment.load(no_ref, ["rules.ff.init=reference"])
+
+
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("family=spiking", "network.kind: family 'spiking' needs network 'lif'; got 'linear'"),
+        ("family=nope", "family: unknown family 'nope'; allowed: ['pca', 'spiking']"),
+        ("network.kind=lif", "task.kind: network 'lif' belongs to family 'spiking', which needs task"),
+        ("network.kind=mlp", "network.kind: unknown network 'mlp'; allowed: ['lif', 'linear']"),
+        (
+            "task.kind=target_rate",
+            "task.kind: network 'linear' belongs to family 'pca', which needs task 'pca'",
+        ),
+        (
+            "rules.ff.kind=spike_trace",
+            "rules.ff.kind: network 'linear' belongs to family 'pca', which needs rule",
+        ),
+    ],
+)
+def test_kinds_of_another_family_are_refused_in_one_format(override, needle):
+    from pathlib import Path
+
+    oja = Path(__file__).resolve().parents[2] / "configs" / "oja.toml"  # every section names its kind
+    with pytest.raises(UserError) as err:
+        experiment.load(oja, [override])
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_family_is_resolved_and_written(tiny_config):
+    cfg = experiment.load(tiny_config)
+    assert cfg.family == "pca" and cfg.spec.name == "pca" and 'family = "pca"' in experiment.dump_config(cfg)
+    assert experiment.load(tiny_config, ["family=pca"]) == cfg

@@ -157,6 +157,27 @@ def get(name: str) -> Family:
     return fams[name]
 
 
+def listing() -> list[dict[str, Any]]:
+    """``plastix list``: per family its description, kinds, reference rules and shipped configs."""
+    from plastix.experiment._config import load, shipped_configs
+
+    configs: dict[str, list[str]] = {}
+    for name, path in shipped_configs().items():
+        configs.setdefault(load(path).family, []).append(name)
+    return [
+        {
+            "name": f.name,
+            "description": f.description,
+            "network": kind_of(f.network),
+            "task": kind_of(f.task),
+            "rules": [kind_of(r) for r in f.rules],
+            "references": sorted({ref for r in f.rules for ref in r.references}),
+            "configs": configs.get(f.name, []),
+        }
+        for f in registry().values()
+    ]
+
+
 def rule_kinds() -> set[str]:
     return {kind_of(r) for f in registry().values() for r in f.rules}
 
@@ -213,8 +234,13 @@ def resolve(raw: Any) -> tuple[Family, Any]:
         family = by_network[net["kind"]]
     else:
         family = fams[_DEFAULT[0]]
-    raw["family"] = family.name
     mine = kind_of(family.network)
+    who = (
+        f"family {family.name!r}"
+        if raw.get("family") is not None
+        else f"network {mine!r} belongs to family {family.name!r}, which"
+    )
+    raw["family"] = family.name
 
     def fill(loc: str, section: Any, allowed: list[str], everywhere: list[str], what: str) -> Any:
         if not isinstance(section, dict):
@@ -224,10 +250,7 @@ def resolve(raw: Any) -> tuple[Family, Any]:
             raise UserError(f"config error: {loc}.kind: unknown {what} {kind!r}; allowed: {everywhere}")
         if kind not in allowed:
             need = allowed[0] if len(allowed) == 1 else allowed
-            raise UserError(
-                f"config error: {loc}.kind: network {mine!r} belongs to family {family.name!r}, "
-                f"which needs {what} {need!r}; got {kind!r}"
-            )
+            raise UserError(f"config error: {loc}.kind: {who} needs {what} {need!r}; got {kind!r}")
         return {**section, "kind": kind}
 
     raw["network"] = fill("network", raw.get("network", {}), [mine], sorted(by_network), "network")

@@ -38,13 +38,8 @@ def theta_columns(exp: Experiment, theta) -> dict[str, float]:
     }
 
 
-def rules_text(exp: Experiment, theta) -> dict[str, str]:
-    """Each projection's rule as an equation, as its family prints it."""
-    return exp.family.rules_text(exp, theta)
-
-
 def columns(exp: Experiment, theta) -> dict[str, float]:
-    """A generation's metrics columns beyond the optimiser's: angles, the family's own, theta."""
+    """A generation's metrics columns beyond the optimiser's (theta aside): angles, the family's own."""
     row = {f"angle_{k}": v for k, v in exp.angles(theta).items()}
     if exp.family.columns is not None:
         row.update(exp.family.columns(exp, theta))
@@ -120,7 +115,7 @@ def finish(path: Path, exp: Experiment, theta, generations: int, wall: float, st
             "learned": {
                 "angles": exp.angles(theta),
                 "theta": {p: [float(x) for x in np.asarray(v).ravel()] for p, v in theta.items()},
-                "rule": "; ".join(rules_text(exp, theta).values()),
+                "rule": "; ".join(exp.family.rules_text(exp, theta).values()),
             },
         }
         theta = res.theta
@@ -154,7 +149,7 @@ def finish(path: Path, exp: Experiment, theta, generations: int, wall: float, st
         "angles": exp.angles(theta),
         "theta": {p: [float(x) for x in np.asarray(v).ravel()] for p, v in theta.items()},
         "names": {p: list(exp.rules[p].names) for p in theta},
-        "rule": "; ".join(rules_text(exp, theta).values()),
+        "rule": "; ".join(exp.family.rules_text(exp, theta).values()),
         "wall_s": wall,
         **pruned,
         **extra,
