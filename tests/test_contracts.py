@@ -61,14 +61,16 @@ def test_network_contract(exp):
     new, out, local = exp.network.step(state, x)
     assert jax.tree.structure(new) == jax.tree.structure(state)
     for p in exp.network.plastic:
+        # A projection's weights: one [post, pre] matrix, or a tuple of them (one per layer).
         w = state.w[p]
-        assert w.ndim == 2 and w.dtype == jnp.float32 and local[p]["w"].shape == w.shape
+        assert all(x.ndim == 2 and x.dtype == jnp.float32 for x in jax.tree.leaves(w))
+        assert jax.tree.structure(local[p]["w"]) == jax.tree.structure(w)
         assert set(exp.rules[p].needs) <= set(local[p]), (p, exp.rules[p].needs, set(local[p]))
     assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(out))
     _close(jax.jit(exp.network.step)(state, x), (new, out, local))
     _close(pickle.loads(pickle.dumps(new)), new)  # network states pickle (recordings, checkpoints)
     # Applying no change keeps every weight.
-    kept = exp.network.apply(new, {p: jnp.zeros_like(new.w[p]) for p in exp.network.plastic})
+    kept = exp.network.apply(new, {p: jax.tree.map(jnp.zeros_like, new.w[p]) for p in exp.network.plastic})
     _close(kept.w, new.w)
 
 
@@ -80,15 +82,20 @@ def test_rule_contract(exp):
         assert theta.shape == (rule.size,) == (len(rule.names),) and theta.dtype == jnp.float32
         rs = rule.init_state(state.w[p])
         dw, rs2 = rule.update(theta, local[p], rs)
-        assert dw.shape == state.w[p].shape and dw.dtype == state.w[p].dtype
+        assert jax.tree.structure(dw) == jax.tree.structure(state.w[p])
+        for d, w in zip(jax.tree.leaves(dw), jax.tree.leaves(state.w[p]), strict=True):
+            assert d.shape == w.shape and d.dtype == w.dtype
         assert jax.tree.structure(rs2) == jax.tree.structure(rs)
         _close(jax.jit(rule.update)(theta, local[p], rs), (dw, rs2))
         # vmap over a population of thetas equals one call per theta.
         pop = theta + 0.1 * jax.random.normal(jax.random.PRNGKey(9), (3, rule.size))
         batched, _ = jax.vmap(rule.update, in_axes=(0, None, None))(pop, local[p], rs)
-        assert batched.shape == (3, *dw.shape)
+        assert all(
+            b.shape == (3, *d.shape)
+            for b, d in zip(jax.tree.leaves(batched), jax.tree.leaves(dw), strict=True)
+        )
         for k in range(3):
-            _close(batched[k], rule.update(pop[k], local[p], rs)[0])
+            _close(jax.tree.map(lambda b, k=k: b[k], batched), rule.update(pop[k], local[p], rs)[0])
 
 
 def test_task_contract(exp):

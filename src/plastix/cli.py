@@ -130,6 +130,7 @@ def _run(args) -> int:
     from plastix.experiment import _runner
 
     cfg = _load(args)
+    cfg.spec.ready(cfg)  # before the progress bar: e.g. missing data files, in one line
     out = args.out or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     bar, update = _progress(cfg.meta.generations, args.quiet)
     if bar:

@@ -137,7 +137,7 @@ def test_spiking_resume_repeats_the_uninterrupted_run(spiking_config, tmp_path):
         ("meta.unstable_loss=100", "silent neuron"),
         ("meta.optimizer=adam", "meta.optimizer"),
         ("meta.fd_epsilon=-1", "meta.fd_epsilon"),
-        ("meta.prune=[0.1]", "meta.prune thresholds only polynomial rules"),
+        ("meta.prune=[0.1]", "meta.prune thresholds only polynomial or term_library rules; rules.inh is"),
     ],
 )
 def test_bad_spiking_values_name_the_field(spiking_config, override, needle):

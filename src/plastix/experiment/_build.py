@@ -36,6 +36,7 @@ class Experiment(NamedTuple):
     rules: Mapping[str, rules.Rule]
     network: networks.Network
     task: tasks.Task
+    heldout_task: tasks.Task  # the task of the held-out score (the training task unless the family says)
     optimizer: meta.MetaOptimizer
     references: Mapping[str, tuple[str, jax.Array]]  # projection -> (name, theta)
     theta0: Mapping[str, jax.Array]
@@ -90,7 +91,18 @@ def build(cfg: Config) -> Experiment:
     n_train, n_held = cfg.task.episodes, cfg.task.heldout_episodes
     train = tasks.meta_loss(parts.rules, parts.network, parts.task, n_train, remat=remat, **common)
     # Held-out scoring keeps each episode's metrics (e.g. the rate per dataset).
-    heldout = tasks.meta_loss(parts.rules, parts.network, parts.task, n_held, per_episode=True, **common)
+    held_task = parts.task if parts.heldout_task is None else parts.heldout_task
+    heldout = tasks.meta_loss(parts.rules, parts.network, held_task, n_held, per_episode=True, **common)
     return Experiment(
-        cfg, family, parts.rules, parts.network, parts.task, optimizer, refs, theta0, train, heldout
+        cfg,
+        family,
+        parts.rules,
+        parts.network,
+        parts.task,
+        held_task,
+        optimizer,
+        refs,
+        theta0,
+        train,
+        heldout,
     )

@@ -30,12 +30,16 @@ class Parts(NamedTuple):
         rules: one rule per plastic projection of ``network``.
         loss_options: extra keyword arguments of :func:`plastix.tasks.meta_loss`
             (e.g. ``chunk`` for long spiking episodes).
+        heldout_task: the task of the held-out score, when it draws from
+            another distribution than training (e.g. classes never seen in
+            meta-training); ``None``: ``task`` (fresh episodes of it).
     """
 
     network: Network
     task: Task
     rules: Mapping[str, Rule]
     loss_options: Mapping[str, Any] = {}
+    heldout_task: Task | None = None
 
 
 class History(NamedTuple):
@@ -82,6 +86,10 @@ class Family(NamedTuple):
         figures: ``(experiment, history, arrays | None) -> {file name: figure}``,
             beside the generic ``loss.png``.
         check: ``config -> None``, cross-section checks (raise ``ValueError``).
+        ready: ``config -> None``, checks of what lies outside the config (data
+            files), run by ``plastix run`` before it makes a run directory; raise
+            :class:`UserError`. Validation does not run them, so ``plastix check``
+            and ``show`` work without the data.
         columns: ``(experiment, theta) -> {column: value}``, extra metrics
             columns per generation, or ``None``.
         summary_lines: ``summary -> [line]``, what ``plastix show`` prints
@@ -103,6 +111,7 @@ class Family(NamedTuple):
     example: Callable[..., tuple[dict, dict]]
     figures: Callable[[Experiment, History, Any], dict[str, Any]]
     check: Callable[[Config], None] = _no_check
+    ready: Callable[[Config], None] = _no_check
     columns: Callable[[Experiment, Mapping[str, Any]], dict[str, float]] | None = None
     summary_lines: Callable[[dict], list[str]] = _no_lines
     exporters: Mapping[str, Callable[[Config, dict, float | None], str]] = {}

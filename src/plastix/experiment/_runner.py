@@ -163,6 +163,7 @@ def finish(path: Path, exp: Experiment, theta, generations: int, wall: float, st
 
 def run(cfg: Config, path: Path, force: bool = False, progress: Callable | None = None) -> dict:
     """Start a new run of ``cfg`` in ``path`` (refusing to overwrite a run unless ``force``)."""
+    cfg.spec.ready(cfg)  # e.g. data files present: refused before any directory is made
     rd.create(path, cfg, force)
     return execute(path, progress)
 

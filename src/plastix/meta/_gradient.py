@@ -43,6 +43,10 @@ def gradient(
     tx = getattr(optax, optimizer)(learning_rate)
     if clip_norm is not None:
         tx = optax.chain(optax.clip_by_global_norm(clip_norm), tx)
+    # A meta-gradient through an exploding inner loop can be NaN even where the loss is
+    # the finite unstable penalty (0 * inf in jnp.where's other branch): such a component
+    # makes no step instead of poisoning theta.
+    tx = optax.chain(optax.zero_nans(), tx)
 
     def prepare(loss_fn, template):
         value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
@@ -66,6 +70,8 @@ def gradient(
             "task_loss_best": float(metrics["task_loss"]),
             "n_unstable": int(float(metrics["unstable"]) > 0),
         }
+        # The task's own metrics of this step's episodes (query accuracy, ...), before the update.
+        out.update({f"task_{k}": float(v) for k, v in metrics.items() if k not in ("task_loss", "unstable")})
         return state, out
 
     def theta(state, prepared):

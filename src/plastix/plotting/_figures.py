@@ -305,3 +305,46 @@ def alpha_beta_plane(
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
+
+
+def feedback_learning(
+    generations: np.ndarray, metrics: Mapping[str, np.ndarray], levels: Mapping[str, float]
+):
+    """Query accuracy per meta-step and how the feedback signals align with backprop's, per layer.
+
+    Args:
+        generations: ``[G]`` meta-steps.
+        metrics: name -> ``[G]``: ``accuracy`` (query accuracy of the step's
+            training episodes), ``angle_error_<l>`` (degrees between the feedback
+            error of hidden layer ``l`` and backprop's) and ``angle_wb_<l>``
+            (between ``B_l`` and ``W_{l+1}^T``).
+        levels: name -> accuracy drawn as a horizontal line (e.g. feedback
+            alignment's and backprop's meta-test accuracy).
+    """
+    groups = [("angle_error_", "error signal vs backprop"), ("angle_wb_", "B_l vs W_{l+1}^T")]
+    present = [(p, t) for p, t in groups if any(k.startswith(p) for k in metrics)]
+    fig, axes = plt.subplots(1, 1 + len(present), figsize=(5.2 * (1 + len(present)), 4), squeeze=False)
+    ax = axes[0, 0]
+    acc = metrics["accuracy"]
+    ax.plot(generations, acc, color="0.75", lw=0.8, label="per meta-step")
+    window = max(1, len(acc) // 20)
+    if window > 1:
+        smooth = np.convolve(acc, np.ones(window) / window, mode="valid")
+        ax.plot(generations[window - 1 :], smooth, color="C0", lw=2, label=f"mean of {window}")
+    for i, (name, value) in enumerate(levels.items()):
+        ax.axhline(value, color=f"C{i + 1}", ls="--", lw=1.2, label=f"{name} (meta-test) {value:.2f}")
+    ax.set_xlabel("meta-step")
+    ax.set_ylabel("query accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    for ax, (prefix, title) in zip(axes[0, 1:], present, strict=True):
+        for k in sorted(k for k in metrics if k.startswith(prefix)):
+            ax.plot(generations, metrics[k], lw=1.5, label=f"layer {k.removeprefix(prefix)}")
+        ax.axhline(90, color="k", lw=0.5, ls=":")
+        ax.set_xlabel("meta-step")
+        ax.set_ylabel("angle (degrees)")
+        ax.set_ylim(0, 180)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

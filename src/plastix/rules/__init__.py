@@ -2,13 +2,15 @@
 
 from plastix.rules._base import Local, Rule, RuleState, Theta
 from plastix.rules._polynomial import SIDES, polynomial
-from plastix.rules._reference import REFERENCES, anti_hebbian, from_terms, hebb, oja
+from plastix.rules._reference import REFERENCES, anti_hebbian, from_terms, hebb, oja, pseudo_gradient
 from plastix.rules._spike_trace import SPIKE_TRACE_NAMES, spike_trace, vogels_istdp
+from plastix.rules._term_library import TERMS, term_library
 
 __all__ = [
     "REFERENCES",
     "SIDES",
     "SPIKE_TRACE_NAMES",
+    "TERMS",
     "Local",
     "Rule",
     "RuleState",
@@ -18,6 +20,8 @@ __all__ = [
     "hebb",
     "oja",
     "polynomial",
+    "pseudo_gradient",
     "spike_trace",
+    "term_library",
     "vogels_istdp",
 ]

@@ -15,6 +15,7 @@ import numpy as np
 from plastix.rules._base import Rule
 from plastix.rules._polynomial import polynomial
 from plastix.rules._spike_trace import vogels_istdp
+from plastix.rules._term_library import term_library
 
 Term = tuple[Mapping[str, int], float]
 
@@ -53,6 +54,17 @@ def hebb(rule: Rule | None = None) -> jnp.ndarray:
     return from_terms(rule or polynomial(), [({"pre": 1, "post": 1}, 1.0)])
 
 
+def pseudo_gradient(rule: Rule | None = None) -> jnp.ndarray:
+    """The pseudo-gradient alone, ``dW_l = -e_l y_{l-1}^T`` (``F_1`` of :func:`term_library`).
+
+    With symmetric feedback this is backprop; with per-layer coefficients, ``F_1`` in every layer.
+    """
+    rule = rule or term_library()
+    if not any(n.startswith("pseudo_grad") for n in rule.names):
+        raise ValueError("the rule has no pseudo_grad term")
+    return jnp.asarray([1.0 if n.startswith("pseudo_grad") else 0.0 for n in rule.names])
+
+
 def vogels(rule: Rule | None = None) -> jnp.ndarray:
     """Vogels et al. (2011) inhibitory STDP with its published constants (:func:`vogels_istdp`)."""
     return vogels_istdp()
@@ -63,4 +75,5 @@ REFERENCES: dict[str, Callable[[Rule | None], jnp.ndarray]] = {
     "anti_hebbian": anti_hebbian,
     "hebb": hebb,
     "vogels_istdp": vogels,
+    "pseudo_gradient": pseudo_gradient,
 }

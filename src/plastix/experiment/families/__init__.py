@@ -4,8 +4,9 @@ See :class:`plastix.experiment.Family` and ``docs/architecture.md``.
 """
 
 from plastix.experiment._family import register
-from plastix.experiment.families import pca, spiking
+from plastix.experiment.families import feedback, pca, spiking
 
 # pca is the first experiment: configs that name no network kind belong to it.
 register(pca.FAMILY, replace=True, default=True)
 register(spiking.FAMILY, replace=True)
+register(feedback.FAMILY, replace=True)
