@@ -42,6 +42,7 @@ class Experiment(NamedTuple):
     theta0: Mapping[str, jax.Array]
     train_loss: tasks.LossFn
     heldout_loss: tasks.LossFn
+    validation_loss: tasks.LossFn | None  # training task, forward only; None without meta.validate_every
 
     def angles(self, theta) -> dict[str, float]:
         """Angle to each projection's reference rule, over the terms its rule kind compares."""
@@ -93,6 +94,9 @@ def build(cfg: Config) -> Experiment:
     # Held-out scoring keeps each episode's metrics (e.g. the rate per dataset).
     held_task = parts.task if parts.heldout_task is None else parts.heldout_task
     heldout = tasks.meta_loss(parts.rules, parts.network, held_task, n_held, per_episode=True, **common)
+    validation = None
+    if m.validate_every is not None:
+        validation = tasks.meta_loss(parts.rules, parts.network, parts.task, m.validate_episodes, **common)
     return Experiment(
         cfg,
         family,
@@ -105,4 +109,5 @@ def build(cfg: Config) -> Experiment:
         theta0,
         train,
         heldout,
+        validation,
     )

@@ -119,6 +119,23 @@ class MetaConfig(Section):
     target_loss: float | None = Field(None, description="stop when the generation's best loss is below")
     target_angle: float | None = Field(None, gt=0, description="stop when every reference angle is below")
     checkpoint_every: int = Field(1, ge=1)
+    validate_every: int | None = Field(
+        None,
+        ge=1,
+        description="score theta every this many generations on fixed validation episodes "
+        "(training distribution, a key stream of their own); column validation_loss",
+    )
+    validate_episodes: int = Field(20, ge=1, description="episodes of each validation")
+    select: Literal["last", "best"] = Field(
+        "last",
+        description="final rule: the last theta, or the one of lowest validation loss (needs validate_every)",
+    )
+
+    @model_validator(mode="after")
+    def _select(self):
+        if self.select == "best" and self.validate_every is None:
+            raise ValueError("meta.select = 'best' needs meta.validate_every")
+        return self
 
 
 class Config(Section):

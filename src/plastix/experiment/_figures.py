@@ -35,7 +35,11 @@ def write_figures(path: Path) -> list[Path]:
     figs = {
         "loss.png": plotting.loss_and_angles(
             gens,
-            {k: np.array([r[k] for r in rows]) for k in ("loss_best", "loss_mean")},
+            {
+                k: np.array([r[k] for r in rows])
+                for k in ("loss_best", "loss_mean", "validation_loss")
+                if k in rows[0]
+            },
             {k[6:]: np.array([r[k] for r in rows]) for k in rows[0] if k.startswith("angle_")},
         ),
     }

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from plastix import meta
@@ -16,8 +17,9 @@ from plastix.experiment._config import Config, dump_config
 
 # Streams of the run's seed: 0 initial theta (in build), 1 training episodes,
 # 2 held-out episodes, 3 the example episode drawn in figures, 4 the episodes
-# that judge pruning (training data: never the held-out stream).
-TRAIN, HELDOUT, EXAMPLE, PRUNE = 1, 2, 3, 4
+# that judge pruning, 5 the validation episodes that select the final rule
+# (both training data: never the held-out stream).
+TRAIN, HELDOUT, EXAMPLE, PRUNE, VALIDATE = 1, 2, 3, 4, 5
 
 
 def _key(cfg: Config, stream: int) -> jax.Array:
@@ -62,41 +64,79 @@ def execute(path: Path, progress: Callable | None = None) -> dict:
     The run directory must exist with its ``config.toml``; a checkpoint, if
     present, is continued from. Metrics rows beyond the checkpoint (written
     just before a crash) are dropped, so a resumed run repeats them exactly.
+
+    With ``meta.validate_every`` the current theta is scored every that many
+    generations (and after the last) on fixed validation episodes of the
+    training distribution; with ``meta.select = "best"`` the final rule is the
+    theta of lowest validation loss rather than the last one, so that a late
+    drift of the outer loop (say into a rule that explodes on some episodes)
+    does not decide the result. The held-out episodes never take part.
     """
     cfg = rd.read_config(path)
+    m_cfg = cfg.meta
     exp = build(cfg)
     opt = exp.optimizer
     prepared = opt.prepare(exp.train_loss, exp.theta0)
+    validate = None if exp.validation_loss is None else jax.jit(exp.validation_loss)
     ckpt = rd.load_checkpoint(path)
     if ckpt is None:
-        state, start, wall, stopped = opt.init(exp.theta0, cfg.seed), 0, 0.0, None
+        state, start, wall, stopped, best = opt.init(exp.theta0, cfg.seed), 0, 0.0, None, None
         rd.write_metrics(path, [])
     else:
         state, start, wall, stopped = ckpt["state"], ckpt["generation"], ckpt["wall_s"], ckpt["stopped"]
+        best = ckpt.get("best")
         rd.write_metrics(path, [r for r in rd.read_metrics(path) if r["generation"] < start])
     t0 = time.perf_counter() - wall
     gen = start
-    while gen < cfg.meta.generations and stopped is None:
+    while gen < m_cfg.generations and stopped is None:
         state, m = opt.step(state, prepared, generation_key(cfg, gen))
         theta = opt.theta(state, prepared)
         row = {"generation": gen, **m, **columns(exp, theta)}
+        gen += 1
+        stopped = _stop(cfg, row)
+        if validate is not None:
+            row["validation_loss"] = float("nan")
+            if gen % m_cfg.validate_every == 0 or gen == m_cfg.generations or stopped:
+                row["validation_loss"] = v = float(validate(theta, _key(cfg, VALIDATE))[0])
+                if best is None or v < best["loss"]:
+                    best = {
+                        "loss": v,
+                        "generation": row["generation"],  # as in metrics.csv: 0-based
+                        "theta": {p: np.asarray(t) for p, t in theta.items()},
+                    }
         row["wall_s"] = time.perf_counter() - t0
         row.update(theta_columns(exp, theta))
         rd.append_metrics(path, row)
-        gen += 1
-        stopped = _stop(cfg, row)
-        if gen % cfg.meta.checkpoint_every == 0 or gen == cfg.meta.generations or stopped:
-            rd.save_checkpoint(
-                path, {"state": state, "generation": gen, "wall_s": row["wall_s"], "stopped": stopped}
-            )
+        if gen % m_cfg.checkpoint_every == 0 or gen == m_cfg.generations or stopped:
+            payload = {"state": state, "generation": gen, "wall_s": row["wall_s"], "stopped": stopped}
+            rd.save_checkpoint(path, {**payload, "best": best})
         if progress:
             progress(gen, row)
     wall = time.perf_counter() - t0
-    return finish(path, exp, opt.theta(state, prepared), gen, wall, stopped)
+    theta, selected = opt.theta(state, prepared), None
+    if best is not None:
+        selected = {
+            "select": m_cfg.select,
+            "best_generation": best["generation"],
+            "best_validation_loss": best["loss"],
+        }
+        if m_cfg.select == "best":
+            theta = {p: jnp.asarray(t) for p, t in best["theta"].items()}
+    return finish(path, exp, theta, gen, wall, stopped, selected)
 
 
-def finish(path: Path, exp: Experiment, theta, generations: int, wall: float, stopped: str | None) -> dict:
+def finish(
+    path: Path,
+    exp: Experiment,
+    theta,
+    generations: int,
+    wall: float,
+    stopped: str | None,
+    selected: dict | None = None,
+) -> dict:
     """Score the final rule on the training and on fresh held-out episodes; save arrays and summary.
+
+    ``selected`` (with validation) says which generation's theta this is; it goes into the summary.
 
     With ``meta.prune`` the rule is first sparsified (:func:`plastix.meta.prune`);
     the summary keeps the rule as learned under ``learned``.
@@ -151,6 +191,7 @@ def finish(path: Path, exp: Experiment, theta, generations: int, wall: float, st
         "names": {p: list(exp.rules[p].names) for p in theta},
         "rule": "; ".join(exp.family.rules_text(exp, theta).values()),
         "wall_s": wall,
+        **({"selected": selected} if selected else {}),
         **pruned,
         **extra,
     }

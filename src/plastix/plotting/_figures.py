@@ -58,10 +58,16 @@ def coefficients(
 def loss_and_angles(
     generations: np.ndarray, losses: Mapping[str, np.ndarray], angles: Mapping[str, np.ndarray]
 ):
-    """Loss (log scale) and angle to each reference rule (log scale) per generation."""
+    """Loss (log scale) and angle to each reference rule (log scale) per generation.
+
+    A loss series with NaN gaps (one scored every few generations, such as
+    ``validation_loss``) is drawn as points where it is defined.
+    """
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     for name, v in losses.items():
-        a1.plot(generations, np.maximum(v, 1e-12), label=name)
+        ok = np.isfinite(v)
+        style = {} if ok.all() else {"marker": "o", "ms": 3, "ls": "-"}
+        a1.plot(generations[ok], np.maximum(v[ok], 1e-12), label=name, **style)
     a1.set_yscale("log")
     a1.set_xlabel("generation")
     a1.set_ylabel("loss")
