@@ -22,7 +22,9 @@ def test_best_validation_theta_is_the_final_rule(tiny_config, tmp_path):
     cfg = load(tiny_config, SETTINGS)
     summary = _runner.run(cfg, tmp_path / "run")
     rows = _rows(tmp_path / "run")
-    scored = [(int(r["generation"]), r["validation_loss"]) for r in rows if math.isfinite(r["validation_loss"])]
+    scored = [
+        (int(r["generation"]), r["validation_loss"]) for r in rows if math.isfinite(r["validation_loss"])
+    ]
     # After every second generation and after the last (7 is odd); generations count from 0.
     assert [g for g, _ in scored] == [1, 3, 5, 6]
     best_gen, best_loss = min(scored, key=lambda s: s[1])

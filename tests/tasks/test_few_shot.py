@@ -121,3 +121,20 @@ def test_emnist_reads_the_split_from_a_directory_and_names_missing_files(tmp_pat
     monkeypatch.setenv("PLASTIX_EMNIST", str(tmp_path))
     emnist.cache_clear()
     assert emnist()[0].shape == (12, 784)
+
+
+def test_the_dataset_stays_on_the_host_not_in_the_compiled_program():
+    # EMNIST (354 MB as float32) must not become an XLA constant of every program that
+    # samples an episode: the episode's images are gathered on the host.
+    data = np.random.default_rng(0).random((8, 300, 100), dtype=np.float32)  # 960 kB
+    task = tasks.few_shot(data, np.arange(8), _predict, ways=3, shots=4, queries=2)
+    keys = jax.random.split(jax.random.PRNGKey(0), 5)
+    program = jax.jit(jax.vmap(task.sample)).lower(keys).as_text()
+    assert len(program) < data.nbytes / 4  # embedded, its hex alone would be twice nbytes
+    # The same episodes as indexing the array directly, under vmap and jit.
+    eps = jax.jit(jax.vmap(task.sample))(keys)
+    one = task.sample(keys[2])
+    np.testing.assert_array_equal(eps["train_x"][2], one["train_x"])
+    rows = data.reshape(-1, 100)
+    for x in np.asarray(eps["query_x"]).reshape(-1, 100):
+        assert np.any(np.all(rows == x, axis=1))

@@ -69,14 +69,26 @@ def few_shot(
 
     Inputs of step ``t``: ``{"x": [D], "label": int}``, the ``t``-th training image of the
     episode's shuffled stream; ``num_steps = ways * shots``.
+
+    The dataset stays in host memory: ``sample`` draws the classes and image
+    indices on the device and gathers just those images through
+    ``jax.pure_callback``, so a large dataset is neither copied to the device
+    nor compiled into the program as a constant.
     """
     if callable(data):  # loaded on first use (a dataset read from disk only when a run needs it)
-        shape, load = tuple(shape), data
+        shape, read = tuple(shape), data
     else:
-        arr = jnp.asarray(data)
-        shape, load = arr.shape, lambda: arr
+        arr = np.asarray(data)
+        shape, read = arr.shape, lambda: arr
+    cache: list[np.ndarray] = []
+
+    def load() -> np.ndarray:
+        if not cache:
+            cache.append(np.asarray(read()))
+        return cache[0]
+
     pool = jnp.asarray(np.asarray(pool, np.int32))
-    n_classes, n_per, _ = shape
+    n_classes, n_per, n_pixels = shape
     if ways < 2 or ways > pool.size:
         raise ValueError(f"ways ({ways}) must be between 2 and the pool's {pool.size} classes")
     if shots < 1 or queries < 1 or shots + queries > n_per:
@@ -86,9 +98,15 @@ def few_shot(
     if int(jnp.max(pool)) >= n_classes or int(jnp.min(pool)) < 0:
         raise ValueError(f"pool has class indices outside 0 .. {n_classes - 1}")
 
+    def gather(classes, idx):
+        # On the host: only an episode's images reach the device (EMNIST's 354 MB as an
+        # XLA constant would be compiled into every program that samples an episode).
+        images = load()
+        return images[np.asarray(classes)[..., None], np.asarray(idx)].astype(np.float32)
+
     def sample(key):
-        data = jnp.asarray(load())
-        if data.shape[0] != n_classes or data.shape[2] != shape[2] or data.shape[1] < shots + queries:
+        data = load()
+        if data.shape[0] != n_classes or data.shape[2] != n_pixels or data.shape[1] < shots + queries:
             raise ValueError(f"the dataset has shape {data.shape}; the task was built for {shape}")
         n_per = data.shape[1]
         k_cls, k_img, k_lab, k_ord = jax.random.split(key, 4)
@@ -97,7 +115,9 @@ def few_shot(
         idx = jax.vmap(lambda k: jax.random.permutation(k, n_per)[: shots + queries])(
             jax.random.split(k_img, ways)
         )
-        imgs = data[classes[:, None], idx]  # [ways, shots + queries, D]
+        out = jax.ShapeDtypeStruct((ways, shots + queries, n_pixels), jnp.float32)
+        # [ways, shots + queries, D]; under vmap one call gathers every episode's images.
+        imgs = jax.pure_callback(gather, out, classes, idx, vmap_method="broadcast_all")
         labels = jax.random.permutation(k_lab, ways)  # class i of the episode is labelled labels[i]
         lab = jnp.broadcast_to(labels[:, None], (ways, shots + queries))
         train_x = imgs[:, :shots].reshape(ways * shots, -1)

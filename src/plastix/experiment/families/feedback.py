@@ -11,6 +11,8 @@ is the published protocol (one pool for both).
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import Literal
 
 import jax
@@ -20,7 +22,7 @@ from pydantic import Field, field_validator
 
 from plastix import networks, plotting, rules, tasks
 from plastix.experiment._config import RuleSection, Section, TaskSection, UserError
-from plastix.experiment._datasets import digits, emnist
+from plastix.experiment._datasets import EMNIST_ENV, digits, emnist
 from plastix.experiment._family import Family, Parts
 
 
@@ -90,9 +92,15 @@ class TermLibraryRuleConfig(RuleSection):
 SHAPES = {"digits": (10, 174, 64), "emnist": (47, 2400, 784)}
 
 
+@functools.lru_cache(maxsize=2)
+def _grouped(dataset: str, where: str | None) -> np.ndarray:
+    """``[C, n, D]`` images by class, once per process and dataset (every task of a run shares it)."""
+    images, labels = digits() if dataset == "digits" else emnist(where)
+    return tasks.by_class(images, labels)[0]
+
+
 def _data(t: FewShotTaskConfig) -> np.ndarray:
-    images, labels = digits() if t.dataset == "digits" else emnist(t.data_dir)
-    data = tasks.by_class(images, labels)[0]
+    data = _grouped(t.dataset, t.data_dir or os.environ.get(EMNIST_ENV))
     n_classes, _, pixels = SHAPES[t.dataset]
     if data.shape[0] != n_classes or data.shape[2] != pixels or data.shape[1] < t.shots + t.queries:
         raise UserError(
@@ -176,7 +184,7 @@ def few_shot_tasks(cfg, feedback: str | None = None) -> tuple[tasks.Task, tasks.
         return networks.mlp_forward(state.w["ff"], x, n.beta)[1]
 
     def task(pool):
-        load = lambda: _data(t)  # noqa: E731  (read on first use: cached, once per process)
+        load = lambda: _data(t)  # noqa: E731  (read on first use, once per process)
         return tasks.few_shot(load, pool, predict, t.ways, t.shots, t.queries, alignment(n.beta, mode), shape)
 
     return task(train_pool), task(test_pool)
