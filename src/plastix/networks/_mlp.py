@@ -128,11 +128,17 @@ def mlp(
         }
         return state, logits, local
 
+    @jax.custom_jvp
+    def bound(w):
+        return jnp.clip(jnp.nan_to_num(w, nan=w_max), -w_max, w_max)
+
+    # The bound's derivative taken as 1: a run that reaches the bound is unstable and scores
+    # the constant unstable loss, so every gradient that counts is one where the bound never
+    # acted; the backward pass then keeps no per-step mask of every weight.
+    bound.defjvp(lambda primals, tangents: (bound(primals[0]), tangents[0]))
+
     def apply(state, dw):
-        w = tuple(
-            jnp.clip(jnp.nan_to_num(wl + d, nan=w_max), -w_max, w_max)
-            for wl, d in zip(state.w["ff"], dw["ff"], strict=True)
-        )
+        w = tuple(bound(wl + d) for wl, d in zip(state.w["ff"], dw["ff"], strict=True))
         return state._replace(w={"ff": w})
 
     def unstable(state):

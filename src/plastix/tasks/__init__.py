@@ -1,6 +1,6 @@
 """Tasks: data distributions, the inner loop, and the loss that scores it."""
 
-from plastix.tasks._base import Episode, LossFn, Recorder, Task, meta_loss, unroll
+from plastix.tasks._base import Episode, LossFn, Recorder, Task, meta_loss, sqrt_chunk, unroll
 from plastix.tasks._few_shot import by_class, few_shot, split_classes
 from plastix.tasks._pca import pca, random_rotation, spectrum
 from plastix.tasks._target_rate import input_rates, target_rate
@@ -14,6 +14,7 @@ __all__ = [
     "pca",
     "random_rotation",
     "spectrum",
+    "sqrt_chunk",
     "unroll",
 ]
 __all__ += ["input_rates", "target_rate"]

@@ -69,7 +69,9 @@ def unroll(
 
     One ``lax.scan`` over the episode's ``task.num_steps`` inner steps. With
     ``remat`` the step is rematerialised in the backward pass, so a meta-gradient
-    stores one carry per step instead of every intermediate.
+    stores one carry per step instead of every intermediate; with ``remat`` and
+    ``chunk``, one carry per chunk and, while a chunk's backward pass runs, one
+    per step of it (memory ~ ``num_steps / chunk + chunk`` carries).
 
     With ``chunk`` the inputs are drawn ``chunk`` steps at a time by one call
     ``task.inputs(episode, steps, key)`` (a task whose ``inputs`` takes a vector
@@ -113,15 +115,28 @@ def unroll(
     if task.num_steps % chunk:
         raise ValueError(f"num_steps ({task.num_steps}) must be a multiple of chunk ({chunk})")
 
+    # With remat, two levels (Griewank's checkpointing): the backward pass keeps one carry
+    # per chunk, then recomputes a chunk keeping one carry per step of it, so memory goes
+    # as num_steps / chunk + chunk carries (chunk ~ sqrt(num_steps): 2 sqrt(num_steps)).
+    inner = jax.checkpoint(step) if remat else step
+
     def chunk_body(carry, c):
         xs = task.inputs(episode, c * chunk + jnp.arange(chunk), jax.random.fold_in(k_data, c))
-        carry, outs = jax.lax.scan(step, carry, xs)
+        carry, outs = jax.lax.scan(inner, carry, xs)
         return carry, None if record is None else record.reduce(outs)
 
     chunk_body = jax.checkpoint(chunk_body) if remat else chunk_body
 
     (state, _, _), outs = jax.lax.scan(chunk_body, carry, jnp.arange(task.num_steps // chunk))
     return state if record is None else (state, outs)
+
+
+def sqrt_chunk(num_steps: int) -> int:
+    """The divisor of ``num_steps`` that minimises ``num_steps / chunk + chunk`` (the carries
+    :func:`unroll` keeps with ``remat`` and ``chunk``): ~ ``sqrt(num_steps)``."""
+    return min(
+        (d for d in range(1, num_steps + 1) if num_steps % d == 0), key=lambda d: (num_steps // d + d, d)
+    )
 
 
 def meta_loss(

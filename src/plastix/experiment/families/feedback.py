@@ -196,7 +196,10 @@ def build(cfg) -> Parts:
     train, test = few_shot_tasks(cfg)
     layers = len(n.sizes) - 1
     rule_set = {p: rc.rule(layers if rc.per_layer else None) for p, rc in cfg.rules.items()}
-    return Parts(network, train, rule_set, heldout_task=test)
+    # Inputs drawn a chunk at a time (few_shot's stream needs no key, so the episode is the
+    # same): with remat the meta-gradient then keeps ~2 sqrt(steps) carries, not one per step.
+    chunk = tasks.sqrt_chunk(train.num_steps)
+    return Parts(network, train, rule_set, loss_options={"chunk": chunk}, heldout_task=test)
 
 
 KEEP = 0.05  # a term counts as kept (and is printed) above this fraction of the largest coefficient
