@@ -21,8 +21,10 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
-## Install and run the benchmarks; results go to benchmarks/README.md.
+## Install (with PyTorch, the baseline of bench_feedback.py) and run the benchmarks; results go to
+## benchmarks/README.md.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 ## Build the wheel, install it into a fresh venv outside the source tree, and

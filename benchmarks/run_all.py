@@ -22,6 +22,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_convergence  # noqa: E402
+import bench_emnist  # noqa: E402
+import bench_feedback  # noqa: E402
 import bench_generation  # noqa: E402
 import bench_spiking  # noqa: E402
 
@@ -80,6 +82,8 @@ def readme(
     elapsed: float,
     quick: bool,
     spiking: dict | None = None,
+    feedback: dict | None = None,
+    emnist: dict | None = None,
 ) -> str:
     out = ["# plastix benchmarks", ""]
     out += [
@@ -179,6 +183,8 @@ def readme(
             out += [conv["pca_note"], ""]
 
     out += bench_spiking.section(spiking)
+    out += bench_feedback.section(feedback)
+    out += bench_emnist.section(emnist)
 
     out += [
         "## Reproduce",
@@ -194,6 +200,8 @@ def readme(
         f"{PY} benchmarks/numpy_baseline.py --n 20   # baseline self-check vs plastix + its timing",
         f"{PY} benchmarks/bench_spiking.py           # spiking: 90 s protocol and a generation vs Brian2",
         f"{PY} benchmarks/bench_spiking.py --quick   # the same on 2 s protocols",
+        f"{PY} benchmarks/bench_feedback.py          # feedback meta-step vs PyTorch (needs .[bench])",
+        f"{PY} benchmarks/bench_emnist.py            # fa_emnist on synthetic EMNIST files",
         "```",
         "",
     ]
@@ -205,7 +213,11 @@ def main(argv: list[str] | None = None) -> None:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="smoke test of every script")
     mode.add_argument("--full", action="store_true", help="convergence with large generation caps")
-    ap.add_argument("--only", choices=["generation", "convergence", "spiking"], help="run one benchmark")
+    ap.add_argument(
+        "--only",
+        choices=["generation", "convergence", "spiking", "feedback", "emnist"],
+        help="run one benchmark",
+    )
     ap.add_argument("--out", type=Path, default=HERE / "README.md", help="where to write the README")
     args = ap.parse_args(argv)
     argv_used = list(argv) if argv is not None else sys.argv[1:]
@@ -213,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     mach = machine()
     print("machine:", "; ".join(f"{k}: {v}" for k, v in mach.items()), flush=True)
-    gen = conv = spiking = None
+    gen = conv = spiking = feedback = emnist = None
     if args.only in (None, "generation"):
         print("\n=== bench_generation ===", flush=True)
         gen = bench_generation.main(["--quick"] if args.quick else [])
@@ -223,8 +235,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.only in (None, "spiking"):
         print("\n=== bench_spiking ===", flush=True)
         spiking = bench_spiking.main(["--quick"] if args.quick else [])
+    if args.only in (None, "feedback"):
+        print("\n=== bench_feedback ===", flush=True)
+        feedback = bench_feedback.main(["--quick"] if args.quick else [])
+    if args.only in (None, "emnist"):
+        print("\n=== bench_emnist ===", flush=True)
+        emnist = bench_emnist.main(["--generations", "5"] if args.quick else [])
     elapsed = time.perf_counter() - t0
-    args.out.write_text(readme(mach, gen, conv, argv_used, started, elapsed, args.quick, spiking))
+    args.out.write_text(
+        readme(mach, gen, conv, argv_used, started, elapsed, args.quick, spiking, feedback, emnist)
+    )
     print(f"\nwrote {args.out} ({elapsed / 60:.1f} min)")
 
 
