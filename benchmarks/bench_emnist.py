@@ -55,12 +55,12 @@ def synthetic(directory: Path, seed: int = 0) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from bench_spiking import _child
+    from bench_spiking import _child, _load
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generations", type=int, default=30)
     args = ap.parse_args(argv)
-    load = (os.getloadavg()[0],)
+    load_before = _load()
     with tempfile.TemporaryDirectory() as tmp:
         data, out = Path(tmp) / "emnist", Path(tmp) / "run"
         data.mkdir()
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
         "process_s": process_s,
         "maxrss_mib": rss,
         "accuracy": summary["heldout_accuracy"],
-        "load": (*load, os.getloadavg()[0]),
+        "load": (load_before, _load()),
         "argv": list(argv) if argv is not None else sys.argv[1:],
     }
     print("\n".join(section(res)))

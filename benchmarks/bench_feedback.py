@@ -64,10 +64,6 @@ def _theta(n: int = 10):
     return c * (1 + 0.5 * np.sin(np.arange(n)))
 
 
-def _load() -> float:
-    return os.getloadavg()[0]
-
-
 def jax_child(sizes: list[int], shots: int, repeats: int, episode_file: str, sweep: list[int]) -> dict:
     """In this process: compile and time plastix's meta-step; write its episode for the PyTorch child."""
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -280,6 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(torch_child(args.episode, args.repeats)))
         return {}
     import numpy as np
+    from bench_spiking import _load
 
     sizes, shots, sweep = (QUICK, 10, [5, 10, 20]) if args.quick else (PUBLISHED, 50, args.sweep)
     load_before = _load()
