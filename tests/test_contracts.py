@@ -79,7 +79,13 @@ def test_rule_contract(exp):
     _, _, local = exp.network.step(state, x)
     for i, (p, rule) in enumerate(sorted(exp.rules.items())):
         theta = rule.init_theta(jax.random.PRNGKey(i))
-        assert theta.shape == (rule.size,) == (len(rule.names),) and theta.dtype == jnp.float32
+        # [size] for a shared rule; per-synapse rules: leaves [post, pre, size] (or [size], a mean).
+        assert rule.size == len(rule.names)
+        assert all(t.shape[-1] == rule.size and t.dtype == jnp.float32 for t in jax.tree.leaves(theta))
+        if rule.synapses is None:
+            assert theta.shape == (rule.size,)
+        else:
+            assert rule.synapses(theta).shape == (*state.w[p].shape, rule.size)
         rs = rule.init_state(state.w[p])
         dw, rs2 = rule.update(theta, local[p], rs)
         assert jax.tree.structure(dw) == jax.tree.structure(state.w[p])
@@ -88,14 +94,15 @@ def test_rule_contract(exp):
         assert jax.tree.structure(rs2) == jax.tree.structure(rs)
         _close(jax.jit(rule.update)(theta, local[p], rs), (dw, rs2))
         # vmap over a population of thetas equals one call per theta.
-        pop = theta + 0.1 * jax.random.normal(jax.random.PRNGKey(9), (3, rule.size))
+        pop = jax.tree.map(lambda t: t + 0.1 * jax.random.normal(jax.random.PRNGKey(9), (3, *t.shape)), theta)
         batched, _ = jax.vmap(rule.update, in_axes=(0, None, None))(pop, local[p], rs)
         assert all(
             b.shape == (3, *d.shape)
             for b, d in zip(jax.tree.leaves(batched), jax.tree.leaves(dw), strict=True)
         )
         for k in range(3):
-            _close(jax.tree.map(lambda b, k=k: b[k], batched), rule.update(pop[k], local[p], rs)[0])
+            one = jax.tree.map(lambda t, k=k: t[k], pop)
+            _close(jax.tree.map(lambda b, k=k: b[k], batched), rule.update(one, local[p], rs)[0])
 
 
 def test_task_contract(exp):
@@ -116,17 +123,19 @@ def test_meta_loss_contract(exp):
     assert {"task_loss", "unstable"} <= set(metrics)
     # A population of random thetas, wild ones included: vmapped equals one by one,
     # and every loss is finite, the task loss at most the penalty of an unstable rule.
-    spread = jnp.array([0.0, 1.0, 10.0, 1000.0])[:, None]
-    pop = {
-        p: t
-        + spread * jax.random.normal(jax.random.PRNGKey(10 + i), (4, *t.shape)) * (jnp.abs(t).max() + 1e-3)
-        for i, (p, t) in enumerate(sorted(exp.theta0.items()))
-    }
+    spread = jnp.array([0.0, 1.0, 10.0, 1000.0])
+
+    def wild(t, key):
+        noise = jax.random.normal(key, (4, *t.shape)) * (jnp.abs(t).max() + 1e-3)
+        return t + spread.reshape(4, *[1] * t.ndim) * noise
+
+    leaves, tree = jax.tree.flatten(exp.theta0)
+    pop = jax.tree.unflatten(tree, [wild(t, jax.random.PRNGKey(10 + i)) for i, t in enumerate(leaves)])
     losses, m = jax.jit(jax.vmap(f, in_axes=(0, None)))(pop, key)
     assert losses.shape == (4,) and bool(jnp.all(jnp.isfinite(losses)))
     assert bool(jnp.all(m["task_loss"] <= exp.config.meta.unstable_loss))
     for i in (0, 1):
-        _close(losses[i], jax.jit(f)({p: t[i] for p, t in pop.items()}, key)[0])
+        _close(losses[i], jax.jit(f)(jax.tree.map(lambda t, i=i: t[i], pop), key)[0])
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
@@ -155,7 +164,7 @@ def test_optimizer_contract(family, optimizer):
     assert {k: m2[k] for k in ("loss_best", "loss_mean")} == {k: m3[k] for k in ("loss_best", "loss_mean")}
     theta = opt.theta(state, prepared)
     assert jax.tree.structure(theta) == jax.tree.structure(exp.theta0)
-    assert all(t.shape == exp.theta0[p].shape for p, t in theta.items())
+    assert jax.tree.map(jnp.shape, theta) == jax.tree.map(jnp.shape, exp.theta0)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

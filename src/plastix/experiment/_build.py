@@ -27,6 +27,7 @@ OPTIMIZERS: dict[str, Callable] = {
     "finite_difference": lambda m: meta.finite_difference(
         m.learning_rate, m.fd_epsilon, m.fd_optimizer, m.fd_clip_norm, scale=m.scale
     ),
+    "evosax": lambda m: meta.evosax_es(m.es_strategy, m.popsize, m.sigma0, m.learning_rate, m.es_optimizer),
 }
 
 
@@ -68,9 +69,12 @@ def thetas(cfg: Config, rule_set: Mapping[str, rules.Rule], dtype) -> tuple[dict
         if rc.reference:
             refs[proj] = (rc.reference, rules.REFERENCES[rc.reference](rule))
         if rc.init == "random":
-            theta0[proj] = rule.init_theta(jax.random.fold_in(key, i)).astype(dtype)
-        elif rc.init == "zero":
-            theta0[proj] = jnp.zeros(rule.size, dtype)
+            theta0[proj] = jax.tree.map(
+                lambda t: t.astype(dtype), rule.init_theta(jax.random.fold_in(key, i))
+            )
+        elif rc.init == "zero":  # of the shape of a drawn theta (per-synapse rules: a pytree)
+            shapes = jax.eval_shape(rule.init_theta, key)
+            theta0[proj] = jax.tree.map(lambda s: jnp.zeros(s.shape, dtype), shapes)
         else:  # "reference": the config guarantees one is named
             theta0[proj] = refs[proj][1].astype(dtype)
     return refs, theta0

@@ -90,12 +90,19 @@ class RuleSection(Section):
 class MetaConfig(Section):
     """``[meta]``: the outer loop."""
 
-    optimizer: Literal["cma_es", "gradient", "finite_difference"] = "cma_es"
+    optimizer: Literal["cma_es", "gradient", "finite_difference", "evosax"] = "cma_es"
     generations: int = Field(300, ge=1)
-    popsize: int = Field(20, ge=2, description="CMA-ES candidates per generation")
-    sigma0: float = Field(0.1, gt=0, description="CMA-ES initial step size")
-    cma_options: dict[str, Any] = {}
-    learning_rate: float = Field(0.01, gt=0, description="gradient: optax learning rate")
+    popsize: int = Field(20, ge=2, description="CMA-ES / evosax candidates per generation")
+    sigma0: float = Field(0.1, gt=0, description="CMA-ES / evosax initial step size")
+    cma_options: dict[str, Any] = Field(
+        {},
+        description="pycma options, e.g. {CMA_diagonal = true} (sep-CMA-ES, for thousands of coefficients)",
+    )
+    es_strategy: str = Field(
+        "Open_ES", description="evosax: the strategy (Open_ES, PGPE, SNES, Sep_CMA_ES, ...)"
+    )
+    es_optimizer: str = Field("adam", description="evosax: optax optimiser of gradient-type strategies")
+    learning_rate: float = Field(0.01, gt=0, description="gradient / evosax: optax learning rate")
     gradient_optimizer: str = Field("adam", description="gradient: optax optimiser name")
     clip_norm: float | None = Field(1.0, gt=0, description="gradient: global-norm clipping")
     remat: bool = Field(True, description="gradient: rematerialise inner steps (bounded memory)")
@@ -130,6 +137,21 @@ class MetaConfig(Section):
         "last",
         description="final rule: the last theta, or the one of lowest validation loss (needs validate_every)",
     )
+
+    @model_validator(mode="after")
+    def _es(self):
+        if self.optimizer == "evosax":
+            from plastix.meta import evosax_strategies
+
+            if self.es_strategy not in evosax_strategies():
+                raise ValueError(
+                    f"unknown evosax strategy {self.es_strategy!r}; allowed: {evosax_strategies()}"
+                )
+            if self.popsize % 2:
+                raise ValueError(
+                    f"evosax strategies sample antithetic pairs: popsize must be even, got {self.popsize}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _select(self):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Union
 
+import jax
 from pydantic import Field, create_model
 
 from plastix.experiment._config import Config, RuleSection, Section, UserError, kind_of
@@ -120,6 +121,7 @@ class Family(NamedTuple):
 
 
 FAMILIES: dict[str, Family] = {}
+CMA_FULL_MAX = 2000  # coefficients beyond which full CMA-ES is refused (its covariance is dim x dim)
 _DEFAULT: list[str] = []  # the family of a config that names no network kind
 _MODELS: dict[str, type[Config]] = {}
 
@@ -291,6 +293,15 @@ def check_joint(cfg: Config) -> None:
             f"of network {kind_of(family.network)!r}, got {got}"
         )
     m = cfg.meta
+    key = jax.random.PRNGKey(0)
+    dim = sum(
+        s.size for r in parts.rules.values() for s in jax.tree.leaves(jax.eval_shape(r.init_theta, key))
+    )
+    if m.optimizer == "cma_es" and dim > CMA_FULL_MAX and not m.cma_options.get("CMA_diagonal"):
+        raise ValueError(
+            f"meta.optimizer = 'cma_es' over {dim} coefficients keeps a {dim} x {dim} covariance; "
+            "set meta.cma_options = {CMA_diagonal = true} (sep-CMA-ES) or meta.optimizer = 'evosax'"
+        )
     if m.scale is not None:
         size = sum(r.size for r in parts.rules.values())
         if len(m.scale) != size:

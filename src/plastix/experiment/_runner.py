@@ -32,12 +32,30 @@ def generation_key(cfg: Config, generation: int) -> jax.Array:
     return jax.random.fold_in(key, generation) if cfg.task.resample else key
 
 
+def coefficients(exp: Experiment, p: str, theta_p) -> np.ndarray:
+    """Projection ``p``'s coefficients as ``[synapses, size]``: one row for a shared rule,
+    one per synapse for a per-synapse rule (:func:`plastix.rules.per_synapse`)."""
+    rule = exp.rules[p]
+    c = theta_p if rule.synapses is None else rule.synapses(theta_p)
+    return np.asarray(c, np.float64).reshape(-1, rule.size)
+
+
 def theta_columns(exp: Experiment, theta) -> dict[str, float]:
-    return {
-        f"theta_{p}_{n}": float(v)
-        for p in sorted(theta)
-        for n, v in zip(exp.rules[p].names, np.asarray(theta[p]).ravel(), strict=True)
-    }
+    """``theta_<p>_<name>`` per coefficient; for a per-synapse rule the mean over synapses,
+    and its standard deviation in ``theta_<p>_<name>_sd``."""
+    out = {}
+    for p in sorted(theta):
+        c = coefficients(exp, p, theta[p])
+        for k, n in enumerate(exp.rules[p].names):
+            out[f"theta_{p}_{n}"] = float(c[:, k].mean())
+            if exp.rules[p].synapses is not None:
+                out[f"theta_{p}_{n}_sd"] = float(c[:, k].std())
+    return out
+
+
+def _theta_summary(exp: Experiment, theta) -> dict[str, list[float]]:
+    """Theta for ``summary.json``: the coefficients (per-synapse rules: their mean over synapses)."""
+    return {p: [float(x) for x in coefficients(exp, p, v).mean(axis=0)] for p, v in theta.items()}
 
 
 def columns(exp: Experiment, theta) -> dict[str, float]:
@@ -102,7 +120,7 @@ def execute(path: Path, progress: Callable | None = None) -> dict:
                     best = {
                         "loss": v,
                         "generation": row["generation"],  # as in metrics.csv: 0-based
-                        "theta": {p: np.asarray(t) for p, t in theta.items()},
+                        "theta": jax.tree.map(np.asarray, theta),
                     }
         row["wall_s"] = time.perf_counter() - t0
         row.update(theta_columns(exp, theta))
@@ -121,7 +139,7 @@ def execute(path: Path, progress: Callable | None = None) -> dict:
             "best_validation_loss": best["loss"],
         }
         if m_cfg.select == "best":
-            theta = {p: jnp.asarray(t) for p, t in best["theta"].items()}
+            theta = jax.tree.map(jnp.asarray, best["theta"])
     return finish(path, exp, theta, gen, wall, stopped, selected)
 
 
@@ -154,7 +172,7 @@ def finish(
             },
             "learned": {
                 "angles": exp.angles(theta),
-                "theta": {p: [float(x) for x in np.asarray(v).ravel()] for p, v in theta.items()},
+                "theta": _theta_summary(exp, theta),
                 "rule": "; ".join(exp.family.rules_text(exp, theta).values()),
             },
         }
@@ -173,7 +191,13 @@ def finish(
     # One held-out episode trained with the final rule, for the figures, and
     # whatever else the task reports (e.g. the held-out rate per dataset).
     arrays, extra = exp.family.example(exp, theta, _key(cfg, EXAMPLE), per_episode)
-    arrays.update({f"theta_{p}": np.asarray(v) for p, v in theta.items()})
+    # theta_<p>: the coefficients, [size] or per synapse [post, pre, size].
+    arrays.update(
+        {
+            f"theta_{p}": np.asarray(v if exp.rules[p].synapses is None else exp.rules[p].synapses(v))
+            for p, v in theta.items()
+        }
+    )
     np.savez(path / rd.FINAL, **arrays)
     summary = {
         "name": cfg.name,
@@ -187,7 +211,7 @@ def finish(
         "heldout_metrics": {k: float(v) for k, v in held_m.items()},
         "reference_heldout_metrics": ref_m,
         "angles": exp.angles(theta),
-        "theta": {p: [float(x) for x in np.asarray(v).ravel()] for p, v in theta.items()},
+        "theta": _theta_summary(exp, theta),
         "names": {p: list(exp.rules[p].names) for p in theta},
         "rule": "; ".join(exp.family.rules_text(exp, theta).values()),
         "wall_s": wall,

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 Array = jax.Array
 
@@ -41,3 +42,19 @@ class Network(NamedTuple):
     apply: Callable[[NetState, Mapping[str, Array]], NetState]
     unstable: Callable[[NetState], Array]
     plastic: tuple[str, ...]
+
+
+def weight_bound(w_max: float) -> Callable[[Array], Array]:
+    """``w -> clip(w, -w_max, w_max)`` (NaN to the bound) whose derivative is taken as 1.
+
+    A run that reaches the bound is unstable and scores the constant unstable
+    loss, so every meta-gradient that counts is one where the bound never
+    acted; the backward pass then keeps no per-step mask of every weight.
+    """
+
+    @jax.custom_jvp
+    def bound(w):
+        return jnp.clip(jnp.nan_to_num(w, nan=w_max), -w_max, w_max)
+
+    bound.defjvp(lambda primals, tangents: (bound(primals[0]), tangents[0]))
+    return bound

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from plastix.networks._base import NetState, Network
+from plastix.networks._base import NetState, Network, weight_bound
 
 FEEDBACK = ("random", "symmetric", "direct")
 
@@ -128,14 +128,7 @@ def mlp(
         }
         return state, logits, local
 
-    @jax.custom_jvp
-    def bound(w):
-        return jnp.clip(jnp.nan_to_num(w, nan=w_max), -w_max, w_max)
-
-    # The bound's derivative taken as 1: a run that reaches the bound is unstable and scores
-    # the constant unstable loss, so every gradient that counts is one where the bound never
-    # acted; the backward pass then keeps no per-step mask of every weight.
-    bound.defjvp(lambda primals, tangents: (bound(primals[0]), tangents[0]))
+    bound = weight_bound(w_max)
 
     def apply(state, dw):
         w = tuple(bound(wl + d) for wl, d in zip(state.w["ff"], dw["ff"], strict=True))

@@ -2,9 +2,12 @@
 
 from plastix.plotting._figures import (
     alpha_beta_plane,
+    coefficient_histograms,
+    coefficient_spread,
     coefficients,
     detailed_balance,
     feedback_learning,
+    learning_curves,
     loss_and_angles,
     spike_coefficients,
     weights_vs_pcs,
@@ -12,9 +15,12 @@ from plastix.plotting._figures import (
 
 __all__ = [
     "alpha_beta_plane",
+    "coefficient_histograms",
+    "coefficient_spread",
     "coefficients",
     "detailed_balance",
     "feedback_learning",
+    "learning_curves",
     "loss_and_angles",
     "spike_coefficients",
     "weights_vs_pcs",

@@ -354,3 +354,83 @@ def feedback_learning(
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def coefficient_spread(
+    generations: np.ndarray,
+    mean: Mapping[str, np.ndarray],
+    sd: Mapping[str, np.ndarray],
+    names: Mapping[str, Sequence[str]],
+):
+    """Per projection, each coefficient's mean over synapses per generation, with a band of ±1 sd.
+
+    Args:
+        generations: ``[G]``.
+        mean, sd: projection -> ``[G, K]`` mean and standard deviation over synapses
+            (sd all zero for a shared rule).
+        names: projection -> ``K`` coefficient names.
+    """
+    fig, axes = plt.subplots(1, len(mean), figsize=(5.5 * len(mean), 4), squeeze=False)
+    for ax, p in zip(axes[0], sorted(mean), strict=True):
+        for k, name in enumerate(names[p]):
+            m, s = mean[p][:, k], sd[p][:, k]
+            ax.plot(generations, m, lw=1.8, label=name)
+            ax.fill_between(generations, m - s, m + s, color=ax.lines[-1].get_color(), alpha=0.2, lw=0)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xlabel("generation")
+        ax.set_ylabel("coefficient (mean ± sd over synapses)")
+        ax.set_title(f"projection {p}", fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def coefficient_histograms(coefficients: Mapping[str, np.ndarray], names: Mapping[str, Sequence[str]]):
+    """Histograms of evolved per-synapse coefficients: one row per projection, one panel per coefficient.
+
+    Args:
+        coefficients: projection -> ``[post, pre, K]`` coefficients of every synapse.
+        names: projection -> ``K`` coefficient names.
+    """
+    rows = sorted(coefficients)
+    k = max(len(names[p]) for p in rows)
+    fig, axes = plt.subplots(len(rows), k, figsize=(3.6 * k, 2.9 * len(rows)), squeeze=False)
+    for r, p in enumerate(rows):
+        c = np.asarray(coefficients[p]).reshape(-1, len(names[p]))
+        for j, name in enumerate(names[p]):
+            ax = axes[r, j]
+            v = c[:, j]
+            ax.hist(v, bins=min(40, max(5, v.size // 5)), color=f"C{j}", alpha=0.8)
+            ax.axvline(v.mean(), color="k", lw=1)
+            cv = v.std() / abs(v.mean()) if v.mean() != 0 else np.inf
+            ax.set_title(
+                f"{p}: {name}  mean {v.mean():.3g}, sd {v.std():.2g}, sd/|mean| {cv:.2f}", fontsize=8
+            )
+            ax.set_xlabel(name)
+        for j in range(len(names[p]), k):
+            axes[r, j].axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(curves: Mapping[str, np.ndarray], ylabel: str = "test MSE"):
+    """Test loss per inner step of each learning method on held-out episodes (mean ± standard error).
+
+    Args:
+        curves: method -> ``[episodes, steps + 1]`` loss after each inner step (column 0: untrained).
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for i, (name, c) in enumerate(curves.items()):
+        c = np.asarray(c)
+        m = c.mean(axis=0)
+        se = c.std(axis=0, ddof=1) / np.sqrt(c.shape[0]) if c.shape[0] > 1 else 0 * m
+        steps = np.arange(c.shape[1])
+        ax.plot(steps, m, color=f"C{i}", lw=1.8, label=f"{name} (final {m[-1]:.3g})")
+        ax.fill_between(steps, m - se, m + se, color=f"C{i}", alpha=0.2, lw=0)
+    ax.set_xlabel("inner step (training samples seen)")
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log")
+    ax.set_title("held-out episodes: training with each method", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

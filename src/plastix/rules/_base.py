@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 
 Array = jax.Array
-Theta = Array  # one rule's coefficients; last axis indexes `Rule.names`
+Theta = Any  # one rule's coefficients: an array, or a pytree of them; last axis indexes `Rule.names`
 Local = Mapping[str, Array]  # local signals at the synapse: pre, post, w, error, ...
 RuleState = Any  # traces; () for memoryless rate rules
 
@@ -24,6 +24,14 @@ class Rule(NamedTuple):
         names: one name per coefficient, in the order of theta's last axis.
         needs: keys of ``local`` that ``update`` reads.
         symbols: how the printer writes each variable (``{"pre": "x", ...}``).
+        elementwise: ``update`` also takes ``theta`` of shape ``w.shape + (size,)``
+            and applies coefficients ``theta[i, j]`` at synapse ``(i, j)``
+            (:func:`plastix.rules.per_synapse` then needs no per-synapse vmap).
+        penalty: ``theta -> scalar``, a prior the meta-loss adds (e.g. on
+            per-synapse deviations), or ``None``.
+        synapses: ``theta -> [post, pre, size]``, the coefficients of every
+            synapse, for rules with a coefficient set per synapse; ``None`` for
+            a shared rule (theta ``[size]``).
     """
 
     init_theta: Callable[[Array], Theta]
@@ -32,6 +40,9 @@ class Rule(NamedTuple):
     names: tuple[str, ...]
     needs: tuple[str, ...]
     symbols: Mapping[str, str]
+    elementwise: bool = False
+    penalty: Callable[[Theta], Array] | None = None
+    synapses: Callable[[Theta], Array] | None = None
 
     @property
     def size(self) -> int:

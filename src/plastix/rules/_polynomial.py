@@ -17,6 +17,7 @@ SIDES = {
     "pre_trace": "pre",
     "post": "post",
     "post_trace": "post",
+    "post_free": "post",
     "error": "post",
     "w": "syn",
 }
@@ -25,6 +26,7 @@ DEFAULT_SYMBOLS = {
     "pre_trace": "x̄",
     "post": "y",
     "post_trace": "ȳ",
+    "post_free": "y°",
     "error": "e",
     "w": "w",
 }

@@ -160,7 +160,8 @@ def meta_loss(
     penalised but never poisons the average. ``l1`` adds
     ``l1 * sum|theta / l1_scale|``, the sparsity prior of Confavreux et al.
     (2020); ``l1_scale`` (default 1) puts coefficients of different units on
-    one footing. ``remat`` and ``chunk`` are passed to :func:`unroll`.
+    one footing; a rule's ``penalty`` (:class:`plastix.rules.Rule`) is added too.
+    ``remat`` and ``chunk`` are passed to :func:`unroll`.
 
     Because episodes depend on ``key`` only, ``jax.vmap(f, in_axes=(0, None))``
     over a population shares data generation across candidates (common random
@@ -194,6 +195,8 @@ def meta_loss(
         task_loss = jnp.mean(losses)
         scale = 1.0 if l1_scale is None else jnp.asarray(l1_scale)
         penalty = l1 * sum(jnp.sum(jnp.abs(t / scale)) for t in jax.tree.leaves(theta))
+        # Each rule's own prior (e.g. on the per-synapse deviations of plastix.rules.per_synapse).
+        penalty = penalty + sum(rules[p].penalty(theta[p]) for p in sorted(rules) if rules[p].penalty)
         out = {k: jnp.mean(v) for k, v in metrics.items()}
         out.update(task_loss=task_loss, unstable=jnp.mean(bad.astype(losses.dtype)))
         if per_episode:

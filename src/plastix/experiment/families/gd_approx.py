@@ -1,0 +1,441 @@
+"""Family ``gd_approx``: per-synapse Hebbian rules that approximate gradient descent.
+
+After Karageorgiou Kaneen, Jones, Chavlis, Körding & Poirazi (NeurIPS 2020
+workshop, "Meta-learning synaptic plasticity rules to approximate gradient
+descent"): a feedforward network learns a supervised problem online with its
+output clamped (or nudged) to the target (:func:`plastix.networks.clamped`),
+every synapse with its own coefficients of the soft-bound Hebbian rule
+``dw = g2 (1 - w) v_i v_j - g0 w + b`` (:func:`plastix.rules.soft_bound_hebb`,
+:func:`plastix.rules.per_synapse`). The outer loop evolves the coefficients so
+that the trained network does as well as gradient descent on the same network,
+data and number of steps; the final scoring puts the learned rule beside
+tuned gradient descent and the best rule with one coefficient set shared by
+all synapses.
+
+Two generalisation settings (``task.setting``): ``fixed``, one problem (one
+teacher, or the digits), episodes differing in initial weights and samples;
+``family``, a new teacher per episode, held-out episodes being new teachers.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from pydantic import Field, field_validator
+
+from plastix import meta, networks, plotting, rules, tasks
+from plastix.experiment._config import RuleSection, Section, TaskSection
+from plastix.experiment._family import Family, Parts
+
+
+class ClampedNetworkConfig(Section):
+    """``[network]`` with ``kind = "clamped"``: :func:`plastix.networks.clamped`."""
+
+    kind: Literal["clamped"] = "clamped"
+    sizes: list[int] = Field([20, 5], description="layer sizes, input first; projections l1 .. lL")
+    strength: float = Field(
+        1.0, gt=0, le=1, description="output moved this far toward the target (1: clamped)"
+    )
+    feedback: float = Field(0.0, ge=0, description="top-down drive of hidden layers in the target phase")
+    eta: float = Field(1.0, gt=0, description="W += eta * dW")
+    init_scale: float = Field(0.5, ge=0, description="W0 ~ N(0, init_scale^2 / n_pre)")
+    w_max: float = Field(100.0, gt=0, description="weight bound; reaching it marks a rule unstable")
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, v):
+        if len(v) < 2 or min(v) < 1:
+            raise ValueError(f"need an input and an output layer, each >= 1 unit; got {v}")
+        return v
+
+
+class SupervisedTaskConfig(TaskSection):
+    """``[task]`` with ``kind = "supervised"``: :func:`plastix.tasks.teacher` or ``labelled`` (digits)."""
+
+    kind: Literal["supervised"] = "supervised"
+    problem: Literal["teacher", "digits"] = Field("teacher", description="teacher regression or the digits")
+    setting: Literal["fixed", "family"] = Field(
+        "family", description="teacher: one fixed teacher, or a new teacher per episode (digits: fixed)"
+    )
+    teacher_hidden: int = Field(0, ge=0, description="hidden units of the teacher (0: linear teacher)")
+    teacher_gain: float = Field(2.0, gt=0, description="gain of the teacher's hidden layer")
+    teacher_seed: int | None = Field(
+        None, ge=0, description="setting fixed: the teacher's seed (default: seed)"
+    )
+    noise: float = Field(0.0, ge=0, description="sd of the noise on training targets")
+    samples: int = Field(100, ge=1, description="training samples per episode, one per inner step")
+    test_samples: int = Field(200, ge=1, description="test samples per episode (the loss)")
+    heldout_fraction: float = Field(
+        0.3, gt=0, lt=1, description="digits: images held out for the final score"
+    )
+    split_seed: int = Field(0, ge=0, description="digits: seed of the held-out split")
+    objective: Literal["task", "trajectory"] = Field(
+        "task", description="meta-loss: test MSE after training, or distance to gradient descent's weights"
+    )
+    gd_learning_rate: float | None = Field(
+        None, gt=0, description="gradient descent's step (W += lr e x^T); None: tuned on a grid"
+    )
+    shared_generations: int = Field(
+        40, ge=0, description="CMA-ES generations of the shared-coefficient baseline (per-synapse runs)"
+    )
+    curve_episodes: int = Field(8, ge=1, description="held-out episodes of the learning-curve figure")
+    episodes: int = Field(16, ge=1, description="training episodes per generation")
+    heldout_episodes: int = Field(50, ge=1, description="fresh episodes for the final score")
+    resample: bool = Field(True, description="fresh episodes every generation")
+
+
+class SoftBoundRuleConfig(RuleSection):
+    """``[rules.l<k>]`` with ``kind = "soft_bound_hebb"``: shared, or per synapse."""
+
+    kind: Literal["soft_bound_hebb"] = "soft_bound_hebb"
+    per_synapse: bool = Field(True, description="a coefficient set per synapse (False: one shared set)")
+    parametrisation: Literal["free", "mean_deviation"] = "free"
+    deviation_penalty: float = Field(0.0, ge=0, description="mean_deviation: lambda on mean |deviation|^2")
+    init_spread: float = Field(0.0, ge=0, description="per-synapse sd added to the initial coefficients")
+    init_mean: list[float] = Field(
+        [0.05, 0.05, 0.0], description="mean of the initial (g2, g0, b): a stable start (decay g0 > 0)"
+    )
+    init_std: float = Field(0.01, ge=0, description="theta0 ~ N(init_mean, init_std^2) when init = 'random'")
+
+    @field_validator("init_mean")
+    @classmethod
+    def _three(cls, v):
+        if len(v) != 3:
+            raise ValueError(f"init_mean needs the 3 coefficients (g2, g0, b), got {v}")
+        return v
+
+    def shared(self) -> rules.Rule:
+        return rules.soft_bound_hebb(tuple(self.init_mean), self.init_std)
+
+    def rule(self, shape: tuple[int, int]) -> rules.Rule:
+        if not self.per_synapse:
+            return self.shared()
+        return rules.per_synapse(
+            self.shared(), shape, self.parametrisation, self.deviation_penalty, self.init_spread
+        )
+
+
+DIGITS = (64, 10)  # pixels and classes of scikit-learn's digits
+GD_GRID = np.geomspace(1e-3, 1.0, 13)  # gradient descent's step sizes tried when none is given
+
+
+def check(cfg) -> None:
+    n, t = cfg.network, cfg.task
+    if t.problem == "digits":
+        if (n.sizes[0], n.sizes[-1]) != DIGITS:
+            raise ValueError(f"digits need network.sizes from 64 inputs to 10 outputs, got {n.sizes}")
+        if t.setting == "family":
+            raise ValueError("task.setting = 'family' is for teachers; the digits are one fixed problem")
+    if t.objective == "trajectory" and t.gd_learning_rate is None:
+        raise ValueError(
+            "task.objective = 'trajectory' needs task.gd_learning_rate (gradient descent's step)"
+        )
+    bad = [p for p, r in cfg.rules.items() if r.init == "reference"]
+    if bad:
+        raise ValueError(f"rules.{bad[0]}.init: soft_bound_hebb has no reference rule")
+
+
+def _shapes(sizes) -> dict[str, tuple[int, int]]:
+    names = networks.layer_names(len(sizes) - 1)
+    return {p: (sizes[l + 1], sizes[l]) for l, p in enumerate(names)}
+
+
+def _predict(sizes):
+    names = networks.layer_names(len(sizes) - 1)
+    return lambda state, x: networks.clamped_forward([state.w[p] for p in names], x)[0][-1]
+
+
+def _network(cfg, shadow: bool = True) -> networks.Network:
+    n, t = cfg.network, cfg.task
+    lr = t.gd_learning_rate if shadow and t.objective == "trajectory" else None
+    return networks.clamped(n.sizes, n.strength, n.feedback, n.eta, n.init_scale, n.w_max, shadow_lr=lr)
+
+
+def _digit_pools(t) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    from plastix.experiment._datasets import digits
+
+    x, y = digits()
+    perm = np.random.default_rng(t.split_seed).permutation(len(y))
+    n_held = int(round(t.heldout_fraction * len(y)))
+    held, train = perm[:n_held], perm[n_held:]
+    return (x[train], y[train]), (x[held], y[held])
+
+
+def make_tasks(cfg, objective: str | None = None) -> tuple[tasks.Task, tasks.Task | None]:
+    """The training task and (digits) the held-out one; ``objective`` defaults to the config's."""
+    n, t = cfg.network, cfg.task
+    obj = objective or t.objective
+    predict = _predict(n.sizes)
+    if t.problem == "digits":
+        (xt, yt), (xh, yh) = _digit_pools(t)
+        make = lambda x, y: tasks.labelled(x, y, DIGITS[1], predict, t.samples, t.test_samples, obj)  # noqa: E731
+        return make(xt, yt), make(xh, yh)
+    fixed = None
+    if t.setting == "fixed":
+        fixed = jax.random.PRNGKey(cfg.seed if t.teacher_seed is None else t.teacher_seed)
+    shape = (n.sizes[0], n.sizes[-1])
+    task = tasks.teacher(
+        *shape, predict, t.teacher_hidden, t.teacher_gain, t.samples, t.test_samples, t.noise, fixed, obj
+    )
+    return task, None
+
+
+def build(cfg) -> Parts:
+    shapes = _shapes(cfg.network.sizes)
+    rule_set = {p: rc.rule(shapes[p]) if p in shapes else rc.shared() for p, rc in cfg.rules.items()}
+    train, held = make_tasks(cfg)
+    return Parts(_network(cfg), train, rule_set, heldout_task=held)
+
+
+def _coefficients(exp, theta) -> dict[str, np.ndarray]:
+    """Projection -> ``[synapses, 3]`` coefficients (one row for a shared rule)."""
+    from plastix.experiment._runner import coefficients
+
+    return {p: coefficients(exp, p, theta[p]) for p in sorted(theta)}
+
+
+def rules_text(exp, theta) -> dict[str, str]:
+    """``l1: dw = 0.1 (1 - w) v_i v_j - 0.01 w + 0.002``; per synapse, mean ± sd over synapses."""
+    out = {}
+    for p, c in _coefficients(exp, theta).items():
+        m, s = c.mean(axis=0), c.std(axis=0)
+        if exp.rules[p].synapses is None:
+            g2, g0, b = (f"{v:.3g}" for v in m)
+            out[p] = f"{p}: dw = {g2} (1 - w) v_i v_j - {g0} w + {b}"
+        else:
+            g2, g0, b = (f"({mv:.3g} ± {sv:.2g})" for mv, sv in zip(m, s, strict=True))
+            out[p] = f"{p}: dw_ij = {g2} (1 - w) v_i v_j - {g0} w + {b}  [per synapse: mean ± sd]"
+    return out
+
+
+def _mse_score(cfg, rule_set, n_episodes: int):
+    """``theta, key -> (loss, metrics)``: test MSE (objective ``task``) with ``rule_set``, per episode."""
+    train, held = make_tasks(cfg, "task")
+    net = _network(cfg, shadow=False)
+    kw = dict(unstable_loss=cfg.meta.unstable_loss, per_episode=True)
+    return (
+        jax.jit(tasks.meta_loss(rule_set, net, train, n_episodes, **kw)),
+        jax.jit(tasks.meta_loss(rule_set, net, held or train, n_episodes, **kw)),
+    )
+
+
+def gd_rules(names) -> dict[str, rules.Rule]:
+    """Gradient descent as a rule of the clamped network: ``dW = c * error pre^T`` (``c``: the step / eta)."""
+    return {p: rules.polynomial(order=1, variables=("pre", "error")) for p in names}
+
+
+def gd_theta(names, c) -> dict[str, jax.Array]:
+    return {p: jnp.array([0.0, 0.0, 0.0, 1.0]) * c for p in names}  # the "11" monomial: pre * error
+
+
+def _gd(exp, tune_key, held_key) -> dict:
+    """Gradient descent with its step tuned on training episodes (or as given), scored on held-out ones."""
+    cfg = exp.config
+    names = exp.network.plastic
+    eta = cfg.network.eta
+    n = cfg.task.heldout_episodes
+    tune, score = _mse_score(cfg, gd_rules(names), n)
+    lrs = [cfg.task.gd_learning_rate] if cfg.task.gd_learning_rate else [float(x) for x in GD_GRID]
+    losses = [float(tune(gd_theta(names, lr / eta), tune_key)[1]["mse"]) for lr in lrs]
+    lr = lrs[int(np.argmin(losses))]
+    _, m = score(gd_theta(names, lr / eta), held_key)
+    return {
+        "learning_rate": lr,
+        "episodes": m["episodes"],
+        "tuning": dict(zip(map(str, lrs), losses, strict=True)),
+    }
+
+
+def _shared(exp, theta, key) -> dict[str, jax.Array]:
+    """The best shared-coefficient rule: the run's own if it is shared, else CMA-ES on 3 coefficients per
+    projection, on the run's meta-loss (same network, task and objective), from the run's start."""
+    cfg = exp.config
+    if all(exp.rules[p].synapses is None for p in theta):
+        return theta
+    shared = {p: cfg.rules[p].shared() for p in theta}
+    loss = tasks.meta_loss(
+        shared, exp.network, exp.task, cfg.task.episodes, unstable_loss=cfg.meta.unstable_loss
+    )
+    theta0 = {p: jnp.asarray(_coefficients(exp, exp.theta0)[p].mean(axis=0), jnp.float32) for p in theta}
+    opt = meta.cma_es(popsize=12, sigma0=cfg.meta.sigma0)
+    prepared = opt.prepare(loss, theta0)
+    state = opt.init(theta0, cfg.seed)
+    for g in range(cfg.task.shared_generations):
+        state, _ = opt.step(state, prepared, jax.random.fold_in(key, g))
+    return opt.theta(state, prepared)
+
+
+def _curves(exp, rule_set, net, theta, key, n: int) -> np.ndarray:
+    """``[n, steps + 1]`` test MSE after each inner step, on ``n`` held-out episodes."""
+    task = exp.heldout_task
+    predict = _predict(exp.config.network.sizes)
+
+    def one(k):
+        k_ep, k_run = jax.random.split(k)
+        episode = task.sample(k_ep)
+
+        def mse(state):
+            return jnp.mean((predict(state, episode["test_x"]) - episode["test_target"]) ** 2)
+
+        rec = tasks.Recorder(lambda s: None, lambda c, s, x, new: (None, mse(new)))
+        final, losses = tasks.unroll(rule_set, net, task, theta, episode, k_run, record=rec)
+        first = mse(net.init(jax.random.split(k_run)[0]))  # unroll's initial state (its init key)
+        return jnp.concatenate([first[None], losses])
+
+    return np.asarray(jax.jit(jax.vmap(one))(jax.random.split(key, n)))
+
+
+def _stats(v) -> tuple[float, float]:
+    v = np.asarray(v, np.float64)
+    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
+
+
+def example(exp, theta, key, heldout) -> tuple[dict, dict]:
+    """Held-out test loss of gradient descent, the best shared rule and the learned rule; learning curves."""
+    from plastix.experiment._runner import HELDOUT, PRUNE, _key
+
+    cfg = exp.config
+    names = exp.network.plastic
+    held, tune = _key(cfg, HELDOUT), _key(cfg, PRUNE)  # the held-out loss's episodes; training ones to tune
+    gd = _gd(exp, jax.random.fold_in(tune, 0), held)
+    shared_theta = _shared(exp, theta, jax.random.fold_in(tune, 1))
+    shared_rules = {p: cfg.rules[p].shared() for p in names}
+    _, score_shared = _mse_score(cfg, shared_rules, cfg.task.heldout_episodes)
+    shared_m = score_shared(shared_theta, held)[1]["episodes"]
+    per_synapse = any(exp.rules[p].synapses is not None for p in names)
+    methods = {"gd": gd["episodes"], "shared": shared_m, "per_synapse": heldout if per_synapse else None}
+    loss_by, se_by, acc_by, unstable_by = {}, {}, {}, {}
+    cap = cfg.meta.unstable_loss
+    for name, m in methods.items():
+        if m is None:
+            loss_by[name] = se_by[name] = unstable_by[name] = None
+            continue
+        # An unstable episode scores the unstable loss, as in the meta-loss (its MSE means nothing).
+        bad = np.asarray(m["unstable"], bool)
+        mse = np.where(bad, cap, np.minimum(np.nan_to_num(np.asarray(m["mse"]), nan=cap), cap))
+        loss_by[name], se_by[name] = _stats(mse)
+        unstable_by[name] = float(bad.mean())
+        if "accuracy" in m:
+            acc_by[name] = _stats(np.where(bad, 0.0, np.asarray(m["accuracy"])))[0]
+    summary = {
+        "heldout_loss_by_method": loss_by,
+        "heldout_loss_se_by_method": se_by,
+        "heldout_unstable_by_method": unstable_by,
+        "gd_learning_rate": gd["learning_rate"],
+        "gd_tuning": gd["tuning"],
+        "shared_theta": {p: [float(x) for x in np.asarray(shared_theta[p])] for p in names},
+        "coefficient_spread": {
+            p: {
+                n: {
+                    "mean": float(c[:, k].mean()),
+                    "sd": float(c[:, k].std()),
+                    "sd_over_abs_mean": float(c[:, k].std() / abs(c[:, k].mean()))
+                    if c[:, k].mean()
+                    else None,
+                }
+                for k, n in enumerate(exp.rules[p].names)
+            }
+            for p, c in _coefficients(exp, theta).items()
+        },  # fmt: skip
+    }
+    if acc_by:
+        summary["heldout_accuracy_by_method"] = acc_by
+    if per_synapse:
+        gd_l, sh_l, ps_l = loss_by["gd"], loss_by["shared"], loss_by["per_synapse"]
+        summary["gap_to_gd"] = ps_l - gd_l
+        summary["shared_gap_closed"] = (sh_l - ps_l) / (sh_l - gd_l) if sh_l != gd_l else None
+    # Learning curves on a few held-out episodes, and one trained network's weights.
+    k_curve = jax.random.fold_in(key, 1)
+    n_curve = cfg.task.curve_episodes
+    plain = _network(cfg, shadow=False)
+    gd_c = gd["learning_rate"] / cfg.network.eta
+    arrays = {
+        "curve_gd": _curves(exp, gd_rules(names), plain, gd_theta(names, gd_c), k_curve, n_curve),
+        "curve_shared": _curves(exp, shared_rules, plain, shared_theta, k_curve, n_curve),
+    }  # fmt: skip
+    if per_synapse:
+        arrays["curve_per_synapse"] = _curves(exp, exp.rules, plain, theta, k_curve, n_curve)
+    k_ep, k_run = jax.random.split(key)
+    task = exp.heldout_task
+    final = tasks.unroll(exp.rules, exp.network, task, theta, task.sample(k_ep), k_run)
+    arrays.update({f"w_{p}": np.asarray(final.w[p]) for p in names})
+    return arrays, summary
+
+
+def figures(exp, history, arrays) -> dict:
+    """Coefficient mean ± spread per generation; histograms of per-synapse coefficients; learning curves."""
+    names = {p: rule.names for p, rule in exp.rules.items()}
+    rows = history.rows
+    sd = {
+        p: np.array([[r.get(f"theta_{p}_{n}_sd", 0.0) for n in names[p]] for r in rows])
+        for p in history.theta
+    }
+    figs = {"coefficients.png": plotting.coefficient_spread(history.generations, history.theta, sd, names)}
+    if arrays is None:
+        return figs
+    per = {p: arrays[f"theta_{p}"] for p in names if arrays[f"theta_{p}"].ndim == 3}
+    if per:
+        figs["coefficient_histograms.png"] = plotting.coefficient_histograms(per, names)
+    labels = {"curve_gd": "gradient descent (tuned)", "curve_shared": "shared rule",
+              "curve_per_synapse": "per-synapse rule"}  # fmt: skip
+    figs["learning_curves.png"] = plotting.learning_curves(
+        {v: arrays[k] for k, v in labels.items() if k in arrays}
+    )
+    return figs
+
+
+def summary_lines(summary: dict) -> list[str]:
+    loss, se = summary["heldout_loss_by_method"], summary["heldout_loss_se_by_method"]
+    acc = summary.get("heldout_accuracy_by_method", {})
+    parts = []
+    for k in ("gd", "shared", "per_synapse"):
+        if loss.get(k) is not None:
+            a = f", accuracy {acc[k]:.3f}" if k in acc else ""
+            parts.append(f"{k} {loss[k]:.4g} ± {se[k]:.2g}{a}")
+    lines = [f"held-out test MSE: {'; '.join(parts)} (gd step {summary['gd_learning_rate']:.3g})"]
+    if summary.get("shared_gap_closed") is not None:
+        lines.append(
+            f"per-synapse gap to gd {summary['gap_to_gd']:+.4g}; closes "
+            f"{100 * summary['shared_gap_closed']:.0f}% of the shared rule's gap"
+        )
+    for p, coeffs in summary["coefficient_spread"].items():
+        spread = ", ".join(
+            f"{n} {v['mean']:.3g} ± {v['sd']:.2g}"
+            + (f" ({v['sd_over_abs_mean']:.2f})" if v["sd_over_abs_mean"] else "")
+            for n, v in coeffs.items()
+        )  # fmt: skip
+        lines.append(f"coefficients {p} (mean ± sd over synapses, sd/|mean|): {spread}")
+    return lines
+
+
+FAMILY = Family(
+    name="gd_approx",
+    description="per-synapse soft-bound Hebbian rules evolved to learn like gradient descent",
+    network=ClampedNetworkConfig,
+    task=SupervisedTaskConfig,
+    rules=(SoftBoundRuleConfig,),
+    build=build,
+    check=check,
+    rules_text=rules_text,
+    example=example,
+    figures=figures,
+    summary_lines=summary_lines,
+    default_rules={"l1": {}},
+    tiny={
+        "name": "tiny_gd_approx",
+        "network": {"kind": "clamped", "sizes": [4, 2]},
+        "task": {
+            "samples": 8,
+            "test_samples": 10,
+            "episodes": 2,
+            "heldout_episodes": 2,
+            "shared_generations": 2,
+            "curve_episodes": 2,
+        },
+        "rules": {"l1": {"init_spread": 0.01}},
+        "meta": {"generations": 2, "popsize": 4, "learning_rate": 1e-2},
+    },  # fmt: skip
+)
