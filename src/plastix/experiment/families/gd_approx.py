@@ -58,7 +58,7 @@ class SupervisedTaskConfig(TaskSection):
     kind: Literal["supervised"] = "supervised"
     problem: Literal["teacher", "digits"] = Field("teacher", description="teacher regression or the digits")
     setting: Literal["fixed", "family"] = Field(
-        "family", description="teacher: one fixed teacher, or a new teacher per episode (digits: fixed)"
+        "fixed", description="teacher: one fixed teacher, or a new teacher per episode (digits: fixed)"
     )
     teacher_hidden: int = Field(0, ge=0, description="hidden units of the teacher (0: linear teacher)")
     teacher_gain: float = Field(2.0, gt=0, description="gain of the teacher's hidden layer")
@@ -231,6 +231,13 @@ def gd_theta(names, c) -> dict[str, jax.Array]:
     return {p: jnp.array([0.0, 0.0, 0.0, 1.0]) * c for p in names}  # the "11" monomial: pre * error
 
 
+def capped(episodes, cap: float) -> np.ndarray:
+    """Per-episode test MSE with an unstable episode scoring ``cap``, as in the meta-loss (its MSE
+    means nothing), and every MSE capped there."""
+    bad = np.asarray(episodes["unstable"], bool)
+    return np.where(bad, cap, np.minimum(np.nan_to_num(np.asarray(episodes["mse"]), nan=cap), cap))
+
+
 def _gd(exp, tune_key, held_key) -> dict:
     """Gradient descent with its step tuned on training episodes (or as given), scored on held-out ones."""
     cfg = exp.config
@@ -239,7 +246,10 @@ def _gd(exp, tune_key, held_key) -> dict:
     n = cfg.task.heldout_episodes
     tune, score = _mse_score(cfg, gd_rules(names), n)
     lrs = [cfg.task.gd_learning_rate] if cfg.task.gd_learning_rate else [float(x) for x in GD_GRID]
-    losses = [float(tune(gd_theta(names, lr / eta), tune_key)[1]["mse"]) for lr in lrs]
+    cap = cfg.meta.unstable_loss
+    losses = [
+        float(capped(tune(gd_theta(names, lr / eta), tune_key)[1]["episodes"], cap).mean()) for lr in lrs
+    ]
     lr = lrs[int(np.argmin(losses))]
     _, m = score(gd_theta(names, lr / eta), held_key)
     return {
@@ -313,10 +323,8 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
         if m is None:
             loss_by[name] = se_by[name] = unstable_by[name] = None
             continue
-        # An unstable episode scores the unstable loss, as in the meta-loss (its MSE means nothing).
         bad = np.asarray(m["unstable"], bool)
-        mse = np.where(bad, cap, np.minimum(np.nan_to_num(np.asarray(m["mse"]), nan=cap), cap))
-        loss_by[name], se_by[name] = _stats(mse)
+        loss_by[name], se_by[name] = _stats(capped(m, cap))
         unstable_by[name] = float(bad.mean())
         if "accuracy" in m:
             acc_by[name] = _stats(np.where(bad, 0.0, np.asarray(m["accuracy"])))[0]
