@@ -281,7 +281,8 @@ def check_joint(cfg: Config) -> None:
     Builds the family's parts once (so the builders' own checks, such as a
     time grid, become config errors), then checks that the rules cover exactly
     the network's plastic projections, ``meta.scale`` has one entry per
-    coefficient and ``meta.prune`` names only prunable rules.
+    coefficient, ``meta.prune`` names only prunable rules and full CMA-ES is not
+    asked for over more than :data:`CMA_FULL_MAX` coefficients.
     """
     family = cfg.spec
     family.check(cfg)
