@@ -63,9 +63,15 @@ def test_reference_init_needs_a_reference(tiny_config, tmp_path):
     "override,needle",
     [
         ("family=spiking", "network.kind: family 'spiking' needs network 'lif'; got 'linear'"),
-        ("family=nope", "family: unknown family 'nope'; allowed: ['feedback', 'pca', 'spiking']"),
+        (
+            "family=nope",
+            "family: unknown family 'nope'; allowed: ['feedback', 'gd_approx', 'pca', 'spiking']",
+        ),
         ("network.kind=lif", "task.kind: network 'lif' belongs to family 'spiking', which needs task"),
-        ("network.kind=rnn", "network.kind: unknown network 'rnn'; allowed: ['lif', 'linear', 'mlp']"),
+        (
+            "network.kind=rnn",
+            "network.kind: unknown network 'rnn'; allowed: ['clamped', 'lif', 'linear', 'mlp']",
+        ),
         (
             "task.kind=target_rate",
             "task.kind: network 'linear' belongs to family 'pca', which needs task 'pca'",
