@@ -16,10 +16,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/plastix run configs/oja.toml --out runs/demo-oja --force
 
-## Install and run the whole test suite (what CI runs).
+## Install and run the whole test suite (what CI runs). The Ray tests connect to a
+## local Ray cluster on loopback, started here and stopped whatever happens.
+RAY_PORT ?= 6391
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	trap '$(BIN)/ray stop --force > /dev/null 2>&1' EXIT; \
+	$(BIN)/ray start --head --node-ip-address 127.0.0.1 --port $(RAY_PORT) --num-cpus 2 \
+	  --include-dashboard false --disable-usage-stats > /dev/null && \
+	PLASTIX_TEST_RAY_ADDRESS=127.0.0.1:$(RAY_PORT) $(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 ## Install (with PyTorch, the baseline of bench_feedback.py) and run the benchmarks; results go to
 ## benchmarks/README.md.

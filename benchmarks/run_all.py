@@ -26,6 +26,7 @@ import bench_emnist  # noqa: E402
 import bench_feedback  # noqa: E402
 import bench_generation  # noqa: E402
 import bench_per_synapse  # noqa: E402
+import bench_scaling  # noqa: E402
 import bench_spiking  # noqa: E402
 
 PY = ".venv/bin/python"
@@ -86,6 +87,7 @@ def readme(
     feedback: dict | None = None,
     emnist: dict | None = None,
     per_synapse: dict | None = None,
+    scaling: dict | None = None,
 ) -> str:
     out = ["# plastix benchmarks", ""]
     out += [
@@ -188,6 +190,7 @@ def readme(
     out += bench_feedback.section(feedback)
     out += bench_emnist.section(emnist)
     out += bench_per_synapse.section(per_synapse)
+    out += bench_scaling.section(scaling)
 
     out += [
         "## Reproduce",
@@ -206,6 +209,7 @@ def readme(
         f"{PY} benchmarks/bench_feedback.py          # feedback meta-step vs PyTorch (needs .[bench])",
         f"{PY} benchmarks/bench_emnist.py            # fa_emnist on synthetic EMNIST files",
         f"{PY} benchmarks/bench_per_synapse.py       # per-synapse generation vs numpy, 100-100,000 synapses",
+        f"{PY} benchmarks/bench_scaling.py           # a generation on 1 and 2 local devices and Ray workers",
         "```",
         "",
     ]
@@ -219,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     mode.add_argument("--full", action="store_true", help="convergence with large generation caps")
     ap.add_argument(
         "--only",
-        choices=["generation", "convergence", "spiking", "feedback", "emnist", "per_synapse"],
+        choices=["generation", "convergence", "spiking", "feedback", "emnist", "per_synapse", "scaling"],
         help="run one benchmark",
     )
     ap.add_argument("--out", type=Path, default=HERE / "README.md", help="where to write the README")
@@ -229,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     mach = machine()
     print("machine:", "; ".join(f"{k}: {v}" for k, v in mach.items()), flush=True)
-    gen = conv = spiking = feedback = emnist = per_synapse = None
+    gen = conv = spiking = feedback = emnist = per_synapse = scaling = None
     if args.only in (None, "generation"):
         print("\n=== bench_generation ===", flush=True)
         gen = bench_generation.main(["--quick"] if args.quick else [])
@@ -248,10 +252,24 @@ def main(argv: list[str] | None = None) -> None:
     if args.only in (None, "per_synapse"):
         print("\n=== bench_per_synapse ===", flush=True)
         per_synapse = bench_per_synapse.main(["--quick"] if args.quick else [])
+    if args.only in (None, "scaling"):
+        print("\n=== bench_scaling ===", flush=True)
+        scaling = bench_scaling.main(["--quick"] if args.quick else [])
     elapsed = time.perf_counter() - t0
     args.out.write_text(
         readme(
-            mach, gen, conv, argv_used, started, elapsed, args.quick, spiking, feedback, emnist, per_synapse
+            mach,
+            gen,
+            conv,
+            argv_used,
+            started,
+            elapsed,
+            args.quick,
+            spiking,
+            feedback,
+            emnist,
+            per_synapse,
+            scaling,
         )
     )
     print(f"\nwrote {args.out} ({elapsed / 60:.1f} min)")

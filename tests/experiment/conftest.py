@@ -31,3 +31,11 @@ def tiny_config(tmp_path) -> Path:
     p = tmp_path / "tiny.toml"
     p.write_text(TINY)
     return p
+
+
+@pytest.fixture(scope="module")
+def tiny_config_module(tmp_path_factory) -> Path:
+    """:func:`tiny_config` once per test module, for module-scoped fixtures that run it (a sweep)."""
+    p = tmp_path_factory.mktemp("config") / "tiny.toml"
+    p.write_text(TINY)
+    return p

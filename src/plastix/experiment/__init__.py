@@ -5,6 +5,7 @@ a :class:`Family` (``plastix/experiment/families/``) and found through the
 registry (:func:`registry`, :func:`register`).
 """
 
+from plastix.experiment._backend import BACKENDS, Backend, Placement, open_backend
 from plastix.experiment._build import OPTIMIZERS, Experiment, build, thetas
 from plastix.experiment._config import (
     Config,
@@ -35,18 +36,27 @@ from plastix.experiment._family import (
     unregister,
 )
 from plastix.experiment._figures import write_figures
+from plastix.experiment._interrupt import Interrupted
 from plastix.experiment._runner import execute, resume, run
+from plastix.experiment._sweep import SweepFailed, parse_seeds, resume_sweep, sweep
 
 __all__ = [
+    "BACKENDS",
+    "Backend",
     "OPTIMIZERS",
+    "Placement",
+    "open_backend",
+    "parse_seeds",
     "Config",
     "Experiment",
     "Family",
     "History",
+    "Interrupted",
     "MetaConfig",
     "Parts",
     "RuleSection",
     "Section",
+    "SweepFailed",
     "TaskSection",
     "UserError",
     "apply_overrides",
@@ -63,9 +73,11 @@ __all__ = [
     "load",
     "register",
     "resume",
+    "resume_sweep",
     "run",
     "shipped_config",
     "shipped_configs",
+    "sweep",
     "thetas",
     "unregister",
     "validate",

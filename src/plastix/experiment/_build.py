@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from plastix import meta, networks, rules, tasks
 from plastix.experiment._config import Config
@@ -44,6 +45,8 @@ class Experiment(NamedTuple):
     train_loss: tasks.LossFn
     heldout_loss: tasks.LossFn
     validation_loss: tasks.LossFn | None  # training task, forward only; None without meta.validate_every
+    devices: tuple[jax.Device, ...]  # the local devices a generation is spread over
+    population: meta.Population  # scores a population here: sharded over `devices` (or its episodes are)
 
     def angles(self, theta) -> dict[str, float]:
         """Angle to each projection's reference rule, over the terms its rule kind compares."""
@@ -80,8 +83,43 @@ def thetas(cfg: Config, rule_set: Mapping[str, rules.Rule], dtype) -> tuple[dict
     return refs, theta0
 
 
-def build(cfg: Config) -> Experiment:
-    """Assemble an :class:`Experiment`; sets float64 mode when the config asks for it."""
+def population_size(cfg: Config, theta0) -> int:
+    """Thetas scored per generation: the ES population, ``2 d + 1`` finite differences, or one."""
+    m = cfg.meta
+    if m.optimizer == "gradient":
+        return 1
+    if m.optimizer == "finite_difference":
+        return 2 * sum(x.size for x in jax.tree.leaves(theta0)) + 1
+    return m.popsize
+
+
+def local_devices(n: int | None) -> tuple[jax.Device, ...]:
+    """The first ``n`` local devices (``None``: all of them); :class:`UserError` if there are fewer."""
+    from plastix.experiment._config import UserError
+
+    available = jax.devices()
+    if n is None:
+        return tuple(available)
+    if n > len(available):
+        hint = (
+            " (for CPU devices: XLA_FLAGS=--xla_force_host_platform_device_count=N)"
+            if available[0].platform == "cpu"
+            else ""
+        )
+        raise UserError(
+            f"devices = {n}: this machine has {len(available)} {available[0].platform} device(s){hint}"
+        )
+    return tuple(available[:n])
+
+
+def build(cfg: Config, devices: int | None = None) -> Experiment:
+    """Assemble an :class:`Experiment`; sets float64 mode when the config asks for it.
+
+    A generation is spread over ``devices`` local devices (default: the
+    config's ``devices``, else all): its population is sharded over them, or,
+    when the population is smaller than the device count (gradient descent),
+    its training episodes are.
+    """
     if cfg.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     family = cfg.spec
@@ -94,7 +132,16 @@ def build(cfg: Config) -> Experiment:
         common["l1_scale"] = jnp.asarray(m.scale, cfg.dtype)
     remat = m.optimizer == "gradient" and m.remat
     n_train, n_held = cfg.task.episodes, cfg.task.heldout_episodes
-    train = tasks.meta_loss(parts.rules, parts.network, parts.task, n_train, remat=remat, **common)
+    on = local_devices(cfg.devices if devices is None else devices)
+    population, sharding = meta.prepare_population, None
+    if len(on) > 1 and population_size(cfg, theta0) >= len(on):
+        population = meta.sharded(on)
+    elif len(on) > 1 and n_train % len(on) == 0:
+        mesh = jax.sharding.Mesh(np.asarray(on), (meta.AXIS,))
+        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(meta.AXIS))
+    train = tasks.meta_loss(
+        parts.rules, parts.network, parts.task, n_train, remat=remat, episode_sharding=sharding, **common
+    )
     # Held-out scoring keeps each episode's metrics (e.g. the rate per dataset).
     held_task = parts.task if parts.heldout_task is None else parts.heldout_task
     heldout = tasks.meta_loss(parts.rules, parts.network, held_task, n_held, per_episode=True, **common)
@@ -114,4 +161,6 @@ def build(cfg: Config) -> Experiment:
         train,
         heldout,
         validation,
+        on,
+        population,
     )

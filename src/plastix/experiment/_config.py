@@ -9,13 +9,24 @@ from the network's ``kind`` and validates the config with that family's model.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import sys
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from plastix.rules import REFERENCES
 
@@ -25,9 +36,18 @@ class UserError(Exception):
 
 
 class Section(BaseModel):
-    """A config section: unknown keys are errors, assignments are validated."""
+    """A config section: unknown keys are errors, assignments are validated.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    NaN and infinity are refused in every float field (TOML writes them
+    ``nan``, ``inf``, and reads ``1e400`` as ``inf``): no field means them, and
+    one would only surface later as an unstable or never-ending run.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+#: Seeds are below this: pycma takes ``seed + 1``, which must fit in 32 bits.
+SEED_LIMIT = 2**32 - 1
 
 
 def kind_of(section: type[Section]) -> str:
@@ -87,6 +107,29 @@ class RuleSection(Section):
         return self
 
 
+@functools.cache
+def optax_optimizers() -> list[str]:
+    """The optax optimisers a config may name: optax's functions whose first argument is ``learning_rate``.
+
+    Not ``lbfgs``: its update needs the loss function itself, which the outer loops do not pass.
+    """
+    import optax
+
+    names = []
+    for name in dir(optax):
+        f = getattr(optax, name)
+        if name.startswith("_") or name == "lbfgs" or not inspect.isfunction(f):
+            continue
+        if next(iter(inspect.signature(f).parameters), None) == "learning_rate":
+            names.append(name)
+    return names
+
+
+#: pycma options plastix sets itself: the population from ``meta.popsize``, and a seeded
+#: generator of its own so that a checkpoint resumes bit for bit.
+CMA_OWN = {"popsize": "meta.popsize", "seed": "seed", "randn": "seed", "verbose": None}
+
+
 class MetaConfig(Section):
     """``[meta]``: the outer loop."""
 
@@ -138,15 +181,47 @@ class MetaConfig(Section):
         description="final rule: the last theta, or the one of lowest validation loss (needs validate_every)",
     )
 
+    @field_validator("gradient_optimizer", "fd_optimizer", "es_optimizer")
+    @classmethod
+    def _optax(cls, v):
+        if v not in optax_optimizers():
+            raise ValueError(f"unknown optax optimiser {v!r}; allowed: {optax_optimizers()}")
+        return v
+
+    @field_validator("cma_options")
+    @classmethod
+    def _cma_options(cls, v):
+        import cma
+
+        known = cma.CMAOptions()
+        for name in v:
+            if name in CMA_OWN:
+                instead = f" (set {CMA_OWN[name]})" if CMA_OWN[name] else ""
+                raise ValueError(f"{name!r} is set by plastix{instead}")
+            if name not in known:
+                raise ValueError(
+                    f"unknown pycma option {name!r}; see cma.CMAOptions() for the {len(known)} options"
+                )
+        return v
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, v):
+        if v is not None and any(x <= 0 for x in v):
+            raise ValueError("every entry must be > 0 (a coefficient's typical size)")
+        return v
+
     @model_validator(mode="after")
     def _es(self):
         if self.optimizer == "evosax":
             from plastix.meta import evosax_strategies
 
-            if self.es_strategy not in evosax_strategies():
-                raise ValueError(
-                    f"unknown evosax strategy {self.es_strategy!r}; allowed: {evosax_strategies()}"
-                )
+            try:
+                strategies = evosax_strategies()
+            except ImportError as err:  # evosax is an extra
+                raise ValueError(str(err)) from None
+            if self.es_strategy not in strategies:
+                raise ValueError(f"unknown evosax strategy {self.es_strategy!r}; allowed: {strategies}")
             if self.popsize % 2:
                 raise ValueError(
                     f"evosax strategies sample antithetic pairs: popsize must be even, got {self.popsize}"
@@ -170,8 +245,14 @@ class Config(Section):
 
     name: str = "experiment"
     family: str | None = Field(None, description="the experiment family (default: the network's)")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, lt=SEED_LIMIT)
     dtype: Literal["float32", "float64"] = "float32"
+    devices: int | None = Field(
+        None,
+        ge=1,
+        description="local devices a generation is spread over (default: all); "
+        "the results do not depend on it",
+    )
     network: Any = None
     task: Any = None
     rules: dict[str, Any] = {}
@@ -186,11 +267,16 @@ class Config(Section):
         return get(self.family)
 
     @model_validator(mode="after")
-    def _joint(self):
+    def _joint(self, info: ValidationInfo):
         from plastix.experiment._family import check_joint
 
-        check_joint(self)
+        check_joint(self, memory=(info.context or {}).get("memory", True))
         return self
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters: an error line quotes a value, not a whole file."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _format(err: ValidationError, tags: set[str]) -> str:
@@ -203,11 +289,16 @@ def _format(err: ValidationError, tags: set[str]) -> str:
     if e["type"] == "union_tag_invalid":
         loc_parts.append("kind")
     loc = ".".join(loc_parts) or "config"
-    msg = e["msg"].removeprefix("Value error, ")
+    # One line whatever a message quotes (a library's own message may span several).
+    msg = " ".join(line.strip() for line in e["msg"].removeprefix("Value error, ").splitlines())
     extra = (
-        f" (got {e['input']!r})" if e["type"] not in ("missing",) and not isinstance(e["input"], dict) else ""
+        f" (got {_short(repr(e['input']))})"
+        if e["type"] not in ("missing",) and not isinstance(e["input"], dict)
+        else ""
     )
     more = f" [+{len(err.errors()) - 1} more]" if len(err.errors()) > 1 else ""
+    if not e["loc"] and e["type"] == "value_error":  # a check joining sections names its fields itself
+        return f"{msg}{more}"
     return f"{loc}: {msg}{extra}{more}"
 
 
@@ -225,7 +316,11 @@ def shipped_configs() -> dict[str, Path]:
 def shipped_config(name: str | Path) -> Path:
     """``name`` as a path; a bare name that is no file is the shipped config of that name."""
     path = Path(name)
-    if path.exists() or path.suffix == ".toml":
+    try:
+        exists = path.exists()
+    except OSError:  # e.g. a name too long for the file system: no such file, and no shipped name
+        return path
+    if exists or path.suffix == ".toml":
         return path
     return shipped_configs().get(str(name), path)
 
@@ -248,7 +343,9 @@ def parse_value(text: str) -> Any:
     """A ``--set`` value as TOML (``3``, ``0.1``, ``true``, ``[1, 2]``), else a string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    # TOMLDecodeError is a ValueError, as is an integer too long for Python to convert;
+    # RecursionError: nested too deeply for tomllib.
+    except (ValueError, RecursionError):
         return text
 
 
@@ -268,24 +365,47 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
-def validate(raw: dict) -> Config:
-    """Validate a raw config with its family's model; :class:`UserError` on bad input."""
+def validate(raw: dict, memory: bool = True) -> Config:
+    """Validate a raw config with its family's model; :class:`UserError` on bad input.
+
+    ``memory=False`` skips the memory estimate (:func:`plastix.experiment.check_joint`),
+    for a config read back from a run that was made, perhaps on a larger machine.
+    """
     from plastix.experiment._family import config_model, resolve, rule_kinds
 
     family, raw = resolve(raw)
     try:
-        return config_model(family).model_validate(raw)
+        return config_model(family).model_validate(raw, context={"memory": memory})
     except ValidationError as err:
         raise UserError(f"config error: {_format(err, rule_kinds())}") from None
 
 
-def load(path: str | Path, overrides: list[str] = ()) -> Config:
-    """Read, override and validate a config file; :class:`UserError` on bad input."""
+def read_toml(path: str | Path) -> dict:
+    """A TOML file's table; :class:`UserError` naming the file when it cannot be read or parsed."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file not found: {path}")
     try:
-        raw = tomllib.loads(path.read_text())
+        if path.is_dir():
+            raise UserError(f"{path}: is a directory, not a config file")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {path}") from None
+    except OSError as err:  # permission denied, a name too long, ...
+        raise UserError(f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        text = data.decode("utf-8")  # TOML is UTF-8 whatever the locale's encoding
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 text (byte {err.start} is {data[err.start]:#04x})") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: invalid TOML: {err}") from None
-    return validate(apply_overrides(raw, list(overrides)))
+    except ValueError:  # tomllib's int() of a digit string beyond Python's conversion limit
+        limit = sys.get_int_max_str_digits()
+        raise UserError(f"{path}: invalid TOML: an integer of more than {limit} digits") from None
+    except RecursionError:
+        raise UserError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
+
+
+def load(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read, override and validate a config file; :class:`UserError` on bad input."""
+    return validate(apply_overrides(read_toml(path), list(overrides)))

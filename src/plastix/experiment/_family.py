@@ -8,6 +8,7 @@ in :mod:`plastix.experiment` is generic. Adding an experiment is a module under
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Union
 
@@ -57,12 +58,58 @@ class History(NamedTuple):
     rows: list[dict[str, float]]
 
 
+class Memory(NamedTuple):
+    """The arrays of one episode that a family's memory estimate counts, in bytes (:attr:`Family.memory`).
+
+    Attributes:
+        data: per episode, shared by every candidate scored on it: the episode's
+            dataset (or input rates) and one step's inputs (one chunk's, when
+            they are drawn a chunk at a time).
+        state: per candidate and episode, live through the whole episode:
+            weights, the network's and the rules' state; what a meta-gradient
+            keeps per stored inner step.
+        step: per candidate and episode, the temporaries of one inner step:
+            activity, errors, the rules' terms or moments.
+        steps: inner steps per episode.
+        chunk: with inputs drawn ``chunk`` steps at a time, that chunk (a
+            meta-gradient with remat then stores ``steps / chunk + chunk``
+            states), else ``None`` (it stores one per step).
+        coefficients: the rules' coefficients, all projections together.
+        what: the sizes behind these numbers, for the message of a refusal.
+        fixed: held once per run whatever the population (a dataset in memory).
+    """
+
+    data: int
+    state: int
+    step: int
+    steps: int
+    chunk: int | None
+    coefficients: int
+    what: str
+    fixed: int = 0
+
+
+def itemsize(cfg: Config) -> int:
+    """Bytes of one number of ``cfg``'s dtype."""
+    return 8 if cfg.dtype == "float64" else 4
+
+
 def _no_check(cfg: Config) -> None:
     return None
 
 
 def _no_lines(summary: dict) -> list[str]:
     return []
+
+
+def headline(summary: dict) -> dict[str, float | None]:
+    """The metrics every run reports: final training loss, held-out loss, angle to each reference rule.
+
+    The default :attr:`Family.headline`; a family's own adds its metrics to these.
+    """
+    out = {"loss": summary.get("loss"), "heldout_loss": summary.get("heldout_loss")}
+    out.update({f"angle_{k}": v for k, v in summary.get("angles", {}).items()})
+    return out
 
 
 class Family(NamedTuple):
@@ -100,6 +147,15 @@ class Family(NamedTuple):
         default_rules: the raw ``[rules]`` of a config that names none.
         tiny: a raw config of this family that runs in seconds: the contract
             tests run every registered family on it.
+        memory: ``config -> Memory``, the family's arrays by size, computed
+            from the config alone (nothing is built or allocated), or ``None``;
+            :func:`check_joint` refuses a run whose estimate
+            (:func:`memory_estimate`) exceeds the machine's memory. It runs
+            before ``check``: it may rely on each section being valid, not on
+            the sections agreeing (it may raise ``ValueError`` itself).
+        headline: ``summary -> {metric: value}``, the numbers of a finished
+            run that ``plastix sweep`` averages over seeds (default
+            :func:`headline`: loss, held-out loss, angles).
     """
 
     name: str
@@ -118,6 +174,8 @@ class Family(NamedTuple):
     exporters: Mapping[str, Callable[[Config, dict, float | None], str]] = {}
     default_rules: Mapping[str, Mapping[str, Any]] = {}
     tiny: Mapping[str, Any] = {}
+    memory: Callable[[Config], Memory] | None = None
+    headline: Callable[[dict], dict[str, float | None]] = headline
 
 
 FAMILIES: dict[str, Family] = {}
@@ -170,11 +228,12 @@ def get(name: str) -> Family:
 
 def listing() -> list[dict[str, Any]]:
     """``plastix list``: per family its description, kinds, reference rules and shipped configs."""
-    from plastix.experiment._config import load, shipped_configs
+    from plastix.experiment._config import read_toml, shipped_configs, validate
 
     configs: dict[str, list[str]] = {}
     for name, path in shipped_configs().items():
-        configs.setdefault(load(path).family, []).append(name)
+        # Listed whatever this machine's memory: a config too large for it is still shipped.
+        configs.setdefault(validate(read_toml(path), memory=False).family, []).append(name)
     return [
         {
             "name": f.name,
@@ -232,13 +291,13 @@ def resolve(raw: Any) -> tuple[Family, Any]:
     net = raw.get("network") if isinstance(raw.get("network"), dict) else {}
     by_network = {kind_of(f.network): f for f in fams.values()}
     if raw.get("family") is not None:
-        if raw["family"] not in fams:
+        if not isinstance(raw["family"], str) or raw["family"] not in fams:
             raise UserError(
                 f"config error: family: unknown family {raw['family']!r}; allowed: {sorted(fams)}"
             )
         family = fams[raw["family"]]
     elif "kind" in net:
-        if net["kind"] not in by_network:
+        if not isinstance(net["kind"], str) or net["kind"] not in by_network:
             raise UserError(
                 f"config error: network.kind: unknown network {net['kind']!r}; allowed: {sorted(by_network)}"
             )
@@ -275,16 +334,106 @@ def resolve(raw: Any) -> tuple[Family, Any]:
     return family, raw
 
 
-def check_joint(cfg: Config) -> None:
+def human_bytes(n: float) -> str:
+    """``n`` bytes in decimal units: ``512 B``, ``3.2 MB``, ``3.7 TB``."""
+    units = ("B", "kB", "MB", "GB", "TB", "PB")
+    n, i = float(min(n, 10**300)), 0  # an int from absurd sizes may not fit a float
+    while n >= 1000 and i < len(units) - 1:
+        n, i = n / 1000, i + 1
+    return f"{n:.3g} {units[i]}"
+
+
+def machine_memory() -> int | None:
+    """The machine's physical memory in bytes; ``None`` where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows), or no such name
+        return None
+
+
+def memory_estimate(cfg: Config) -> tuple[int, str] | None:
+    """Bytes ``cfg``'s run keeps live at its peak, and how they add up (``None``: no :attr:`Family.memory`).
+
+    The peak is the largest of one generation, the held-out score and a
+    validation. A generation trains ``candidates x task.episodes`` networks in
+    one call (the candidates: the ES population, ``2 d + 1`` finite-difference
+    thetas for ``d`` coefficients, or one theta for gradient descent), each
+    with its :class:`Memory` ``state`` and one step's temporaries, on each
+    episode's ``data``. A meta-gradient also stores states for the backward
+    pass (one per step; ``steps / chunk + chunk`` with remat and chunks; every
+    step's temporaries too without remat), and the outer loop keeps its
+    population of flat thetas (full CMA-ES also its ``d x d`` covariance). The
+    held-out score and a validation train one theta on their episodes.
+
+    An order-of-magnitude upper bound, not a measurement: every array the
+    family names counts whole and live at once, where XLA's fusion and buffer
+    reuse often keep less; compiled code and the runtime's own memory are not
+    counted.
+    """
+    family = cfg.spec
+    if family.memory is None:
+        return None
+    mem = family.memory(cfg)
+    m, t = cfg.meta, cfg.task
+    d = mem.coefficients
+    stored = 0
+    if m.optimizer == "gradient":
+        n, who = 1, ""
+        if not m.remat:
+            stored = mem.steps * (mem.state + mem.step)
+        elif mem.chunk:
+            stored = (mem.steps // mem.chunk + mem.chunk) * mem.state
+        else:
+            stored = mem.steps * mem.state
+    elif m.optimizer == "finite_difference":
+        n, who = 2 * d + 1, f"{2 * d + 1} finite-difference thetas x "
+    else:
+        n, who = m.popsize, f"popsize {m.popsize} x "
+    each = mem.state + mem.step + stored
+    # Flat thetas in float64 on the host and a copy on the device; a meta-gradient's
+    # per-episode cotangents; full CMA-ES's covariance, eigenvectors and their product.
+    outer = n * d * 16 + (t.episodes * d * 8 if m.optimizer == "gradient" else 0)
+    if m.optimizer == "cma_es" and not m.cma_options.get("CMA_diagonal"):
+        outer += 3 * d * d * 8
+    one = mem.data + mem.state + mem.step
+    peaks = [
+        (
+            t.episodes * mem.data + n * t.episodes * each + outer,
+            n * t.episodes,
+            f"{who}episodes {t.episodes}",
+        ),
+        (t.heldout_episodes * one, t.heldout_episodes, f"held-out episodes {t.heldout_episodes}"),
+    ]
+    if m.validate_every is not None:
+        peaks.append(
+            (m.validate_episodes * one, m.validate_episodes, f"validation episodes {m.validate_episodes}")
+        )
+    total, count, how = max(peaks)
+    once = f", and {human_bytes(mem.fixed)} once" if mem.fixed else ""
+    return mem.fixed + total, f"{how} x {human_bytes(total // count)} each{once}: {mem.what}; {cfg.dtype}"
+
+
+def check_joint(cfg: Config, memory: bool = True) -> None:
     """The checks that join sections, for every family; ``ValueError`` with a one-line message.
 
-    Builds the family's parts once (so the builders' own checks, such as a
-    time grid, become config errors), then checks that the rules cover exactly
+    First refuses a run whose memory estimate (:func:`memory_estimate`)
+    exceeds the machine's memory (``memory=False`` skips this, for a run that
+    was already made): a size too large for the machine is said as such,
+    whatever else it breaks. Then runs the family's own checks, builds the
+    family's parts once (so the builders' own checks, such as a
+    time grid, become config errors), checks that the rules cover exactly
     the network's plastic projections, ``meta.scale`` has one entry per
     coefficient, ``meta.prune`` names only prunable rules and full CMA-ES is not
     asked for over more than :data:`CMA_FULL_MAX` coefficients.
     """
     family = cfg.spec
+    estimate = memory_estimate(cfg) if memory else None
+    have = machine_memory()
+    if estimate is not None and have is not None and estimate[0] > have:
+        raise ValueError(
+            f"this run needs about {human_bytes(estimate[0])} of memory ({estimate[1]}); "
+            f"this machine has {human_bytes(have)}"
+        )
     family.check(cfg)
     parts = family.build(cfg)
     want, got = sorted(parts.network.plastic), sorted(cfg.rules)
@@ -303,6 +452,8 @@ def check_joint(cfg: Config) -> None:
             f"meta.optimizer = 'cma_es' over {dim} coefficients keeps a {dim} x {dim} covariance; "
             "set meta.cma_options = {CMA_diagonal = true} (sep-CMA-ES) or meta.optimizer = 'evosax'"
         )
+    if m.optimizer == "cma_es" and m.cma_options:
+        _try_cma_options(m, dim)
     if m.scale is not None:
         size = sum(r.size for r in parts.rules.values())
         if len(m.scale) != size:
@@ -317,6 +468,28 @@ def check_joint(cfg: Config) -> None:
             )
         if not m.prune or any(not 0 < t < 1 for t in m.prune):
             raise ValueError(f"meta.prune must be fractions in (0, 1), got {m.prune}")
+
+
+def _try_cma_options(m, dim: int) -> None:
+    """Start pycma once with ``meta.cma_options``, as the run will: its values are expressions
+    (``"100 * N / popsize"``) that only pycma can judge, and it would otherwise refuse them at
+    the first generation, inside a run directory."""
+    import warnings
+
+    import cma
+    import numpy as np
+
+    options = {"popsize": m.popsize, "verbose": -9, **m.cma_options}
+    if m.scale is not None:
+        options.setdefault("CMA_stds", list(m.scale))
+    with warnings.catch_warnings():
+        # pycma only warns about an option it cannot evaluate, then fails later on.
+        warnings.simplefilter("error")
+        try:
+            cma.CMAEvolutionStrategy(np.zeros(dim), m.sigma0, options)
+        except Exception as err:  # whatever pycma raises about its options: reported, not a traceback
+            msg = " ".join(str(err).split())
+            raise ValueError(f"meta.cma_options: pycma refuses them: {msg[:200]}") from None
 
 
 def in_section(section: str, factory: Callable, *args, **kwargs):

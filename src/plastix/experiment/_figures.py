@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +44,15 @@ def write_figures(path: Path) -> list[Path]:
             {k[6:]: np.array([r[k] for r in rows]) for k in rows[0] if k.startswith("angle_")},
         ),
     }
-    final = path / rd.FINAL
-    arrays = np.load(final) if final.exists() else None
+    arrays = rd.read_final(path)
     figs.update(exp.family.figures(exp, History(gens, theta, rows), arrays))
     written = []
     for name, fig in figs.items():
-        fig.savefig(out / name, dpi=110)
+        # Rendered in memory, then replaced atomically: a kill or a full disk mid-way
+        # leaves the previous figure, and the latter a one-line error.
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
         plt.close(fig)
+        rd.atomic_write(out / name, buf.getvalue())
         written.append(out / name)
     return written

@@ -12,8 +12,11 @@ import numpy as np
 
 from plastix import meta
 from plastix.experiment import _rundir as rd
+from plastix.experiment._backend import LOCAL, Placement, open_backend
+from plastix.experiment._backend import check as check_placement
 from plastix.experiment._build import Experiment, build
 from plastix.experiment._config import Config, dump_config
+from plastix.experiment._interrupt import Guard, interruptible
 
 # Streams of the run's seed: 0 initial theta (in build), 1 training episodes,
 # 2 held-out episodes, 3 the example episode drawn in figures, 4 the episodes
@@ -76,7 +79,9 @@ def _stop(cfg: Config, row: dict) -> str | None:
     return None
 
 
-def execute(path: Path, progress: Callable | None = None) -> dict:
+def execute(
+    path: Path, progress: Callable | None = None, placement: Placement = LOCAL, guard: Guard | None = None
+) -> dict:
     """Run (or continue) the experiment in ``path`` to its end and write the summary.
 
     The run directory must exist with its ``config.toml``; a checkpoint, if
@@ -89,47 +94,66 @@ def execute(path: Path, progress: Callable | None = None) -> dict:
     theta of lowest validation loss rather than the last one, so that a late
     drift of the outer loop (say into a rule that explodes on some episodes)
     does not decide the result. The held-out episodes never take part.
+
+    ``placement`` says where populations are scored (:mod:`._backend`); the
+    driver keeps the optimiser state, checkpoints and metrics in any case.
+
+    ``guard`` (:func:`._interrupt.interruptible`, set up by :func:`run` and
+    :func:`resume`) turns SIGINT and SIGTERM into a clean stop: the generation
+    in progress finishes and is checkpointed, whatever ``meta.checkpoint_every``
+    says, and :class:`._interrupt.Interrupted` is raised.
     """
+    if guard is None:  # signals keep their usual effect
+        guard = Guard(path)
     cfg = rd.read_config(path)
     m_cfg = cfg.meta
-    exp = build(cfg)
+    exp = build(cfg, placement.devices)
     opt = exp.optimizer
-    prepared = opt.prepare(exp.train_loss, exp.theta0)
-    validate = None if exp.validation_loss is None else jax.jit(exp.validation_loss)
-    ckpt = rd.load_checkpoint(path)
-    if ckpt is None:
-        state, start, wall, stopped, best = opt.init(exp.theta0, cfg.seed), 0, 0.0, None, None
-        rd.write_metrics(path, [])
-    else:
-        state, start, wall, stopped = ckpt["state"], ckpt["generation"], ckpt["wall_s"], ckpt["stopped"]
-        best = ckpt.get("best")
-        rd.write_metrics(path, [r for r in rd.read_metrics(path) if r["generation"] < start])
-    t0 = time.perf_counter() - wall
-    gen = start
-    while gen < m_cfg.generations and stopped is None:
-        state, m = opt.step(state, prepared, generation_key(cfg, gen))
-        theta = opt.theta(state, prepared)
-        row = {"generation": gen, **m, **columns(exp, theta)}
-        gen += 1
-        stopped = _stop(cfg, row)
-        if validate is not None:
-            row["validation_loss"] = float("nan")
-            if gen % m_cfg.validate_every == 0 or gen == m_cfg.generations or stopped:
-                row["validation_loss"] = v = float(validate(theta, _key(cfg, VALIDATE))[0])
-                if best is None or v < best["loss"]:
-                    best = {
-                        "loss": v,
-                        "generation": row["generation"],  # as in metrics.csv: 0-based
-                        "theta": jax.tree.map(np.asarray, theta),
-                    }
-        row["wall_s"] = time.perf_counter() - t0
-        row.update(theta_columns(exp, theta))
-        rd.append_metrics(path, row)
-        if gen % m_cfg.checkpoint_every == 0 or gen == m_cfg.generations or stopped:
-            payload = {"state": state, "generation": gen, "wall_s": row["wall_s"], "stopped": stopped}
-            rd.save_checkpoint(path, {**payload, "best": best})
-        if progress:
-            progress(gen, row)
+    with open_backend(exp, placement) as backend:
+        prepared = opt.prepare(exp.train_loss, exp.theta0, backend.population)
+        validate = None if exp.validation_loss is None else jax.jit(exp.validation_loss)
+        ckpt = rd.load_checkpoint(path)
+        if ckpt is None:
+            state, start, wall, stopped, best = opt.init(exp.theta0, cfg.seed), 0, 0.0, None, None
+            rd.write_metrics(path, [])
+        else:
+            state, start, wall, stopped = ckpt["state"], ckpt["generation"], ckpt["wall_s"], ckpt["stopped"]
+            best = ckpt.get("best")
+            rd.check_state(path, lambda: opt.theta(state, prepared), exp.theta0)
+            rd.write_metrics(path, rd.read_metrics(path, upto=start))
+        guard.saved = start
+        t0 = time.perf_counter() - wall
+        gen = start
+        guard.defer()  # a signal from here on lets the generation in progress finish
+        while gen < m_cfg.generations and stopped is None:
+            state, m = opt.step(state, prepared, generation_key(cfg, gen))
+            theta = opt.theta(state, prepared)
+            row = {"generation": gen, **m, **columns(exp, theta)}
+            gen += 1
+            stopped = _stop(cfg, row)
+            if validate is not None:
+                row["validation_loss"] = float("nan")
+                if gen % m_cfg.validate_every == 0 or gen == m_cfg.generations or stopped:
+                    row["validation_loss"] = v = float(validate(theta, _key(cfg, VALIDATE))[0])
+                    if best is None or v < best["loss"]:
+                        best = {
+                            "loss": v,
+                            "generation": row["generation"],  # as in metrics.csv: 0-based
+                            "theta": jax.tree.map(np.asarray, theta),
+                        }
+            row["wall_s"] = time.perf_counter() - t0
+            row.update(theta_columns(exp, theta))
+            rd.append_metrics(path, row)
+            interrupted = guard.signum is not None  # read once: it decides both the checkpoint and the stop
+            if gen % m_cfg.checkpoint_every == 0 or gen == m_cfg.generations or stopped or interrupted:
+                payload = {"state": state, "generation": gen, "wall_s": row["wall_s"], "stopped": stopped}
+                rd.save_checkpoint(path, {**payload, "best": best})
+                guard.saved = gen
+            if progress:
+                progress(gen, row)
+            if interrupted:
+                break
+        guard.deliver()  # every generation so far is checkpointed; a signal meanwhile stops here
     wall = time.perf_counter() - t0
     theta, selected = opt.theta(state, prepared), None
     if best is not None:
@@ -198,7 +222,7 @@ def finish(
             for p, v in theta.items()
         }
     )
-    np.savez(path / rd.FINAL, **arrays)
+    rd.write_final(path, arrays)
     summary = {
         "name": cfg.name,
         "generations": generations,
@@ -226,17 +250,28 @@ def finish(
     return summary
 
 
-def run(cfg: Config, path: Path, force: bool = False, progress: Callable | None = None) -> dict:
+def run(
+    cfg: Config,
+    path: Path,
+    force: bool = False,
+    progress: Callable | None = None,
+    placement: Placement = LOCAL,
+) -> dict:
     """Start a new run of ``cfg`` in ``path`` (refusing to overwrite a run unless ``force``)."""
     cfg.spec.ready(cfg)  # e.g. data files present: refused before any directory is made
+    check_placement(cfg, placement)
     rd.create(path, cfg, force)
-    return execute(path, progress)
+    with interruptible(path) as guard:
+        return execute(path, progress, placement, guard)
 
 
-def resume(path: Path, progress: Callable | None = None) -> dict:
+def resume(path: Path, progress: Callable | None = None, placement: Placement = LOCAL) -> dict:
     """Continue an interrupted run; with the same seed it repeats the uninterrupted numbers."""
     rd.read_config(path)  # a clear error when `path` is not a run
-    return execute(path, progress)
+    ckpt = rd.resumable(path)  # a damaged checkpoint or metrics file: refused before anything compiles
+    rd.discard_partial(path)
+    with interruptible(path, saved=0 if ckpt is None else ckpt["generation"]) as guard:
+        return execute(path, progress, placement, guard)
 
 
 def extend(path: Path, generations: int) -> Config:
@@ -246,7 +281,7 @@ def extend(path: Path, generations: int) -> Config:
     cfg = rd.read_config(path)
     if generations <= cfg.meta.generations:
         raise UserError(f"--generations {generations}: the run already has {cfg.meta.generations}; give more")
-    ckpt = rd.load_checkpoint(path)
+    ckpt = rd.resumable(path)  # checked before the config is rewritten
     if ckpt is not None and ckpt["stopped"] is not None:
         raise UserError(
             f"--generations: the run stopped on its target ({ckpt['stopped']}); nothing to extend"

@@ -17,9 +17,12 @@ class MetaOptimizer(NamedTuple):
     """An outer loop as pure-style functions (evosax's ask/tell, optax's factories).
 
     Attributes:
-        prepare: ``(loss_fn, template) -> prepared``: compiles, once per run, what
-            ``step`` evaluates (a population evaluation for an ES, a
-            value-and-grad for gradient descent). ``template`` is a theta pytree.
+        prepare: ``(loss_fn, template, population) -> prepared``: compiles, once
+            per run, what ``step`` evaluates (a population evaluation for an ES,
+            a value-and-grad for gradient descent). ``template`` is a theta
+            pytree; ``population`` (:data:`plastix.meta.Population`, default one
+            device) says where a population is scored: sharded over local
+            devices, or on a Ray cluster.
         init: ``(theta0, seed) -> state``; the state pickles, so a run resumes.
         step: ``(state, prepared, key) -> (state, metrics)``: one generation.
             ``key`` selects the episodes the generation is scored on. Metrics

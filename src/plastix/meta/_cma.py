@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import cma
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from plastix.meta._base import MetaOptimizer
+from plastix.meta._population import Population, PreparedPopulation, prepare_population
 
 
 class _Randn:
@@ -30,28 +29,6 @@ class _Randn:
 
 class CMAState(NamedTuple):
     es: cma.CMAEvolutionStrategy  # mutated in place by `tell`; pickled whole
-
-
-class PreparedPopulation(NamedTuple):
-    evaluate: Callable[[jax.Array, jax.Array], tuple[jax.Array, dict]]
-    unravel: Callable[[jax.Array], Any]
-    dtype: Any
-
-
-def prepare_population(loss_fn, template) -> PreparedPopulation:
-    """Jit ``loss_fn`` over a population of flat thetas ``[popsize, dim]``.
-
-    The population axis is a ``vmap`` with the key unbatched, so every
-    candidate is scored on the same episodes (common random numbers) and data
-    generation is done once per generation, not once per candidate.
-    """
-    flat, unravel = ravel_pytree(template)
-
-    def evaluate(flat_thetas, key):
-        thetas = jax.vmap(unravel)(flat_thetas)
-        return jax.vmap(loss_fn, in_axes=(0, None))(thetas, key)
-
-    return PreparedPopulation(jax.jit(evaluate), unravel, flat.dtype)
 
 
 def cma_es(popsize: int = 20, sigma0: float = 0.1, options: dict | None = None) -> MetaOptimizer:
@@ -88,4 +65,7 @@ def cma_es(popsize: int = 20, sigma0: float = 0.1, options: dict | None = None) 
     def theta(state, prepared: PreparedPopulation):
         return prepared.unravel(jnp.asarray(state.es.mean, prepared.dtype))
 
-    return MetaOptimizer(prepare_population, init, step, theta)
+    def prepare(loss_fn, template, population: Population = prepare_population):
+        return population(loss_fn, template)
+
+    return MetaOptimizer(prepare, init, step, theta)

@@ -16,7 +16,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from plastix.meta._base import MetaOptimizer
-from plastix.meta._cma import PreparedPopulation, prepare_population
+from plastix.meta._population import Population, PreparedPopulation, prepare_population
 
 
 def _evosax():
@@ -96,9 +96,9 @@ def evosax_es(
             params = params.replace(std_init=sigma0)
         return algo, params
 
-    def prepare(loss_fn, template):
+    def prepare(loss_fn, template, population: Population = prepare_population):
         algo, params = make(template)
-        return PreparedEvosax(prepare_population(loss_fn, template), algo, params)
+        return PreparedEvosax(population(loss_fn, template), algo, params)
 
     def init(theta0, seed):
         algo, params = make(theta0)
@@ -113,8 +113,10 @@ def evosax_es(
         key_next, k_ask, k_tell = jax.random.split(state.key, 3)
         xs, es = algo.ask(k_ask, state.es, params)
         losses, metrics = prepared.population.evaluate(jnp.asarray(xs, prepared.population.dtype), key)
-        es, _ = algo.tell(k_tell, xs, losses, es, params)
-        losses = np.asarray(losses, np.float64)
+        # On the host first: a sharded or remote population returns its losses from elsewhere.
+        losses = np.asarray(losses)
+        es, _ = algo.tell(k_tell, xs, jnp.asarray(losses), es, params)
+        losses = losses.astype(np.float64)
         out = {
             "loss_best": float(losses.min()),
             "loss_mean": float(losses.mean()),

@@ -12,6 +12,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from plastix.meta._base import MetaOptimizer
+from plastix.meta._population import Population, PreparedPopulation, prepare_population
 
 
 class FDState(NamedTuple):
@@ -20,7 +21,9 @@ class FDState(NamedTuple):
 
 
 class PreparedFD(NamedTuple):
-    update: Callable[[FDState, jax.Array], tuple[FDState, jax.Array, dict]]
+    population: PreparedPopulation  # scores the 2 d + 1 thetas
+    candidates: Callable[[jax.Array], jax.Array]  # u -> flat thetas [2 d + 1, d]
+    update: Callable[[FDState, jax.Array], tuple[FDState, jax.Array]]  # (state, losses) -> (state, |g|)
     unravel: Callable[[jax.Array], Any]
     scale: jax.Array
 
@@ -80,28 +83,22 @@ def finite_difference(
     if clip_norm is not None:
         tx = optax.chain(optax.clip_by_global_norm(clip_norm), tx)
 
-    def prepare(loss_fn, template) -> PreparedFD:
+    def prepare(loss_fn, template, population: Population = prepare_population) -> PreparedFD:
         flat, unravel = ravel_pytree(template)
         s = _flat_scale(scale, template)
         d = flat.shape[0]
         offsets = jnp.concatenate([jnp.zeros((1, d)), epsilon * jnp.eye(d), -epsilon * jnp.eye(d)])
         offsets = offsets.astype(flat.dtype)
 
-        def update(state, key):
-            thetas = jax.vmap(unravel)((state.u[None] + offsets) * s)
-            losses, metrics = jax.vmap(loss_fn, in_axes=(0, None))(thetas, key)
+        def candidates(u):
+            return (u[None] + offsets) * s
+
+        def update(state, losses):
             grad = (losses[1 : d + 1] - losses[d + 1 :]) / (2.0 * epsilon)
             updates, opt_state = tx.update(grad, state.opt_state, state.u)
-            metrics = {
-                "loss": losses[0],
-                "loss_mean": jnp.mean(losses),
-                "task_loss": metrics["task_loss"][0],
-                "n_unstable": jnp.sum(metrics["unstable"] > 0),
-                "grad_norm": jnp.linalg.norm(grad),
-            }
-            return FDState(optax.apply_updates(state.u, updates), opt_state), metrics
+            return FDState(optax.apply_updates(state.u, updates), opt_state), jnp.linalg.norm(grad)
 
-        return PreparedFD(jax.jit(update), unravel, s)
+        return PreparedFD(population(loss_fn, template), jax.jit(candidates), jax.jit(update), unravel, s)
 
     def init(theta0, seed):
         flat, _ = ravel_pytree(theta0)
@@ -109,14 +106,15 @@ def finite_difference(
         return FDState(u, tx.init(u))
 
     def step(state, prepared: PreparedFD, key):
-        state, m = prepared.update(state, key)
-        m = {k: np.asarray(v) for k, v in m.items()}
+        losses, metrics = prepared.population.evaluate(prepared.candidates(state.u), key)
+        losses = np.asarray(losses)  # the population may have been scored on other devices
+        state, grad_norm = prepared.update(state, jnp.asarray(losses))
         out = {
-            "loss_best": float(m["loss"]),  # the centre: the theta this generation moves from
-            "loss_mean": float(m["loss_mean"]),
-            "task_loss_best": float(m["task_loss"]),
-            "n_unstable": int(m["n_unstable"]),
-            "grad_norm": float(m["grad_norm"]),
+            "loss_best": float(losses[0]),  # the centre: the theta this generation moves from
+            "loss_mean": float(losses.mean()),
+            "task_loss_best": float(np.asarray(metrics["task_loss"])[0]),
+            "n_unstable": int((np.asarray(metrics["unstable"]) > 0).sum()),
+            "grad_norm": float(grad_norm),
         }
         return state, out
 

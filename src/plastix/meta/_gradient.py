@@ -48,7 +48,10 @@ def gradient(
     # makes no step instead of poisoning theta.
     tx = optax.chain(optax.zero_nans(), tx)
 
-    def prepare(loss_fn, template):
+    def prepare(loss_fn, template, population=None):
+        # One theta, no population: several devices share its episodes instead (the
+        # loss is built with `episode_sharding`, plastix.tasks.meta_loss).
+        del population
         value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
 
         def update(state, key):

@@ -9,6 +9,7 @@ from plastix.plotting._figures import (
     feedback_learning,
     learning_curves,
     loss_and_angles,
+    seed_sweep,
     spike_coefficients,
     weights_vs_pcs,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "feedback_learning",
     "learning_curves",
     "loss_and_angles",
+    "seed_sweep",
     "spike_coefficients",
     "weights_vs_pcs",
 ]

@@ -434,3 +434,61 @@ def learning_curves(curves: Mapping[str, np.ndarray], ylabel: str = "test MSE"):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def seed_sweep(
+    seeds: Sequence[int],
+    metrics: Mapping[str, Sequence[float | None]],
+    curves: Mapping[int, tuple[np.ndarray, np.ndarray]],
+):
+    """A sweep over seeds: each metric's per-seed values with their mean ± standard error, and every
+    seed's loss curve.
+
+    One panel per metric (their scales differ): a point per seed, in that seed's
+    colour in every panel, and beside them the mean with a bar of one standard
+    error (sample sd / sqrt(n); no bar for a single value). The last panel
+    overlays the seeds' loss curves (log scale).
+
+    Args:
+        seeds: the seeds, in the order of ``metrics``' values.
+        metrics: metric -> one value per seed (``None`` or NaN: missing, not drawn).
+        curves: seed -> (``[G]`` generations, ``[G]`` loss), e.g. ``loss_best`` per generation.
+    """
+    n_panels = len(metrics) + 1
+    ncols = min(4, n_panels)
+    nrows = -(-n_panels // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.0 * nrows), squeeze=False)
+    colour = {s: f"C{i % 10}" for i, s in enumerate(seeds)}
+    # Points spread a little sideways so that equal values stay visible; the mean sits to their right.
+    spread = np.linspace(-0.15, 0.15, len(seeds)) if len(seeds) > 1 else np.zeros(1)
+    flat = axes.ravel()
+    for ax, (name, values) in zip(flat, metrics.items(), strict=False):
+        v = np.array([np.nan if x is None else float(x) for x in values])
+        ok = np.isfinite(v)
+        ax.scatter(spread[ok], v[ok], c=[colour[s] for s, good in zip(seeds, ok, strict=True) if good], s=22)
+        if ok.any():
+            m = float(v[ok].mean())
+            se = float(v[ok].std(ddof=1) / np.sqrt(ok.sum())) if ok.sum() > 1 else None
+            ax.errorbar([0.45], [m], yerr=None if se is None else [se], fmt="D", color="k", ms=5, capsize=4)
+            label = f"{m:.4g} ± {se:.2g}" if se is not None else f"{m:.4g}"
+            ax.set_title(f"{name}\n{label}  (n = {int(ok.sum())})", fontsize=9)
+        else:
+            ax.set_title(f"{name}\n(no values)", fontsize=9)
+        ax.set_xlim(-0.4, 0.75)
+        ax.set_xticks([])
+    ax = flat[len(metrics)]
+    for s in seeds:
+        if s in curves:
+            gens, loss = curves[s]
+            ok = np.isfinite(loss)
+            ax.plot(gens[ok], np.maximum(loss[ok], 1e-12), color=colour[s], lw=1.2, label=f"seed {s}")
+    ax.set_yscale("log")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("loss_best")
+    ax.set_title("loss per seed", fontsize=9)
+    if 0 < len(curves) <= 10:
+        ax.legend(fontsize=7)
+    for ax in flat[n_panels:]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

@@ -150,6 +150,7 @@ def meta_loss(
     chunk: int | None = None,
     l1_scale: Any = None,
     per_episode: bool = False,
+    episode_sharding: jax.sharding.Sharding | None = None,
 ) -> LossFn:
     """The single seam between inner and outer loops: ``f(theta, key) -> (loss, metrics)``.
 
@@ -173,6 +174,11 @@ def meta_loss(
     (``loss``, ``unstable`` and the task's) for each episode, ``[num_episodes]``
     arrays, so a caller that reports the spread over datasets need not train
     the networks a second time.
+
+    ``episode_sharding`` (a sharding of the ``[num_episodes]`` axis, e.g. over
+    a mesh of local devices) spreads the episodes over devices, for an outer
+    loop whose population is smaller than the device count (gradient descent:
+    one theta); each episode's arithmetic stays the same.
     """
     plastic = set(network.plastic)
     if set(rules) != plastic:
@@ -191,6 +197,8 @@ def meta_loss(
 
     def f(theta, key):
         keys = jax.random.split(key, num_episodes)
+        if episode_sharding is not None:
+            keys = jax.lax.with_sharding_constraint(keys, episode_sharding)
         losses, bad, metrics = jax.vmap(one, in_axes=(None, 0))(theta, keys)
         task_loss = jnp.mean(losses)
         scale = 1.0 if l1_scale is None else jnp.asarray(l1_scale)

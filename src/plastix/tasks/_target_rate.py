@@ -183,11 +183,6 @@ def target_rate(
     Metrics: ``rate`` (the window's rate, Hz), ``rate_score`` (the whole
     scoring phase), ``w_inh`` (mean inhibitory weight).
     """
-    num_steps = round((train_time + score_time) / dt)
-    n_bins = round((train_time + score_time) / bin_size)
-    train_bins, window_bins = round(train_time / bin_size), round(window / bin_size)
-    score_bins = n_bins - train_bins
-    sub = round(rate_dt / dt)
     for name, value, unit in (
         ("train_time + score_time", train_time + score_time, bin_size),
         ("train_time", train_time, bin_size),
@@ -195,8 +190,17 @@ def target_rate(
         ("bin_size", bin_size, dt),
         ("rate_dt", rate_dt, dt),
     ):
-        if not math.isclose(round(value / unit) * unit, value, rel_tol=1e-6) or value <= 0:
+        # Checked before anything is rounded: a ratio past a float's range (inf) has no round().
+        q = value / unit
+        if not (value > 0 and math.isfinite(q) and math.isclose(round(q) * unit, value, rel_tol=1e-6)):
             raise ValueError(f"{name} ({value}) must be a positive multiple of {unit}")
+    if not math.isfinite((train_time + score_time) / dt):
+        raise ValueError(f"train_time + score_time ({train_time + score_time}) is too many steps of {dt}")
+    num_steps = round((train_time + score_time) / dt)
+    n_bins = round((train_time + score_time) / bin_size)
+    train_bins, window_bins = round(train_time / bin_size), round(window / bin_size)
+    score_bins = n_bins - train_bins
+    sub = round(rate_dt / dt)
     if baseline < 0 or peak_rate < 0 or (baseline + peak_rate) * dt >= 1:
         raise ValueError(
             f"need baseline, peak_rate >= 0 and (baseline + peak_rate) * dt < 1; got {baseline}, {peak_rate}"

@@ -12,6 +12,7 @@ is the published protocol (one pool for both).
 from __future__ import annotations
 
 import functools
+import math
 import os
 from typing import Literal
 
@@ -21,9 +22,10 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from plastix import networks, plotting, rules, tasks
-from plastix.experiment._config import RuleSection, Section, TaskSection, UserError
+from plastix.experiment._config import SEED_LIMIT, RuleSection, Section, TaskSection, UserError
 from plastix.experiment._datasets import EMNIST_ENV, digits, emnist
-from plastix.experiment._family import Family, Parts
+from plastix.experiment._family import Family, Memory, Parts, itemsize
+from plastix.experiment._family import headline as generic_headline
 
 
 class MlpNetworkConfig(Section):
@@ -56,7 +58,9 @@ class FewShotTaskConfig(TaskSection):
     queries: int = Field(10, ge=1, description="query images per class Q")
     split: bool = Field(True, description="meta-test classes disjoint from meta-training ones")
     meta_test_classes: int = Field(5, ge=1, description="classes held out for meta-testing (with split)")
-    split_seed: int = Field(0, ge=0, description="seed of the class split (fixed across run seeds)")
+    split_seed: int = Field(
+        0, ge=0, lt=SEED_LIMIT, description="seed of the class split (fixed across run seeds)"
+    )
     episodes: int = Field(1, ge=1, description="episodes per meta-step")
     heldout_episodes: int = Field(50, ge=1, description="meta-test episodes for the final score")
     resample: bool = Field(True, description="fresh episodes every meta-step")
@@ -190,6 +194,37 @@ def few_shot_tasks(cfg, feedback: str | None = None) -> tuple[tasks.Task, tasks.
     return task(train_pool), task(test_pool)
 
 
+def memory(cfg) -> Memory:
+    """The arrays of a few-shot episode (:class:`plastix.experiment.Memory`).
+
+    Per episode: its images ``[ways (shots + queries), pixels]``. Per
+    candidate: the weights and the feedback matrices; per step every layer's
+    activity and error, the rule's three outer products per layer
+    (:func:`plastix.rules.term_library`) and, at the end, the query set's
+    activity. Once: the dataset. Chunks of ~ sqrt(steps) (:func:`plastix.tasks.sqrt_chunk`).
+    """
+    n, t = cfg.network, cfg.task
+    s = n.sizes
+    weights = sum(a * b for a, b in zip(s[:-1], s[1:], strict=False))
+    feedback = {"random": weights, "direct": sum(a * s[-1] for a in s[1:-1]), "symmetric": 0}[n.feedback]
+    steps = t.ways * t.shots
+    step = 3 * weights + 4 * sum(s) + t.ways * t.queries * sum(s)
+    coefficients = sum(len(rc.terms) * (len(s) - 1 if rc.per_layer else 1) for rc in cfg.rules.values())
+    classes, per_class, pixels = SHAPES[t.dataset]
+    b = itemsize(cfg)
+    what = f"layers {s}, {steps} steps, episodes of {t.ways * (t.shots + t.queries)} images"
+    return Memory(
+        t.ways * (t.shots + t.queries) * s[0] * b,
+        (weights + feedback) * b,
+        step * b,
+        steps,
+        max(math.isqrt(steps), 1),
+        coefficients,
+        what,
+        classes * per_class * pixels * 4,
+    )
+
+
 def build(cfg) -> Parts:
     n = cfg.network
     network = networks.mlp(n.sizes, n.beta, n.feedback, n.w_max)
@@ -302,6 +337,15 @@ def figures(exp, history, arrays) -> dict:
     return figs
 
 
+def headline(summary: dict) -> dict[str, float | None]:
+    """The generic metrics, meta-test accuracy of the learned rule and of both baselines, and the
+    error-signal angle to backprop per hidden layer."""
+    out = generic_headline(summary)
+    out.update({f"accuracy_{k}": v for k, v in summary.get("heldout_accuracy", {}).items()})
+    out.update({f"angle_error_{k}": v for k, v in summary.get("angles_error_signal", {}).items()})
+    return out
+
+
 def summary_lines(summary: dict) -> list[str]:
     acc = summary["heldout_accuracy"]
     angles = ", ".join(f"{k}: {v:.1f}°" for k, v in summary["angles_error_signal"].items())
@@ -326,6 +370,8 @@ FAMILY = Family(
     example=example,
     figures=figures,
     summary_lines=summary_lines,
+    headline=headline,
+    memory=memory,
     default_rules={"ff": {"reference": "pseudo_gradient"}},
     tiny={
         "name": "tiny_feedback",

@@ -27,8 +27,9 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from plastix import meta, networks, plotting, rules, tasks
-from plastix.experiment._config import RuleSection, Section, TaskSection
-from plastix.experiment._family import Family, Parts
+from plastix.experiment._config import SEED_LIMIT, RuleSection, Section, TaskSection
+from plastix.experiment._family import Family, Memory, Parts, itemsize
+from plastix.experiment._family import headline as generic_headline
 
 
 class ClampedNetworkConfig(Section):
@@ -63,7 +64,7 @@ class SupervisedTaskConfig(TaskSection):
     teacher_hidden: int = Field(0, ge=0, description="hidden units of the teacher (0: linear teacher)")
     teacher_gain: float = Field(2.0, gt=0, description="gain of the teacher's hidden layer")
     teacher_seed: int | None = Field(
-        None, ge=0, description="setting fixed: the teacher's seed (default: seed)"
+        None, ge=0, lt=SEED_LIMIT, description="setting fixed: the teacher's seed (default: seed)"
     )
     noise: float = Field(0.0, ge=0, description="sd of the noise on training targets")
     samples: int = Field(100, ge=1, description="training samples per episode, one per inner step")
@@ -71,7 +72,7 @@ class SupervisedTaskConfig(TaskSection):
     heldout_fraction: float = Field(
         0.3, gt=0, lt=1, description="digits: images held out for the final score"
     )
-    split_seed: int = Field(0, ge=0, description="digits: seed of the held-out split")
+    split_seed: int = Field(0, ge=0, lt=SEED_LIMIT, description="digits: seed of the held-out split")
     objective: Literal["task", "trajectory"] = Field(
         "task", description="meta-loss: test MSE after training, or distance to gradient descent's weights"
     )
@@ -181,6 +182,38 @@ def make_tasks(cfg, objective: str | None = None) -> tuple[tasks.Task, tasks.Tas
         *shape, predict, t.teacher_hidden, t.teacher_gain, t.samples, t.test_samples, t.noise, fixed, obj
     )
     return task, None
+
+
+def memory(cfg) -> Memory:
+    """The arrays of a supervised episode (:class:`plastix.experiment.Memory`).
+
+    Per episode: its training and test samples (and, in the ``family``
+    setting, its teacher). Per candidate: the weights (with a gradient-descent
+    twin for the ``trajectory`` objective) and the coefficients, three per
+    synapse of a per-synapse rule; per step every layer's activity and a few
+    per-synapse terms of the rules (:func:`plastix.rules.per_synapse`) and, at
+    the end, the test set's activity. Once: the digits, and the learning
+    curves' episodes with their per-step losses (after the last generation).
+    """
+    n, t = cfg.network, cfg.task
+    s = n.sizes
+    shapes = _shapes(s)
+    synapses = sum(a * b for a, b in shapes.values())
+    data = (t.samples + t.test_samples) * (s[0] + s[-1])
+    if t.problem == "teacher" and t.setting == "family":
+        hidden = t.teacher_hidden
+        data += hidden * (s[0] + s[-1]) if hidden else s[0] * s[-1]
+    coefficients = 0
+    for p, rc in cfg.rules.items():
+        post, pre = shapes.get(p, (1, 1))
+        coefficients += 3 * (post * pre if rc.per_synapse else 1)
+    state = synapses * (2 if t.objective == "trajectory" else 1) + coefficients
+    step = 12 * synapses + 2 * sum(s) + t.test_samples * sum(s)
+    b = itemsize(cfg)
+    what = f"layers {s}, {coefficients} coefficients, {t.samples} + {t.test_samples} samples"
+    fixed = 1797 * (DIGITS[0] + 1) * 4 if t.problem == "digits" else 0  # scikit-learn's 1797 digits
+    fixed += t.curve_episodes * (data + state + step + t.samples) * b
+    return Memory(data * b, state * b, step * b, t.samples, None, coefficients, what, fixed)
 
 
 def build(cfg) -> Parts:
@@ -395,6 +428,19 @@ def figures(exp, history, arrays) -> dict:
     return figs
 
 
+def headline(summary: dict) -> dict[str, float | None]:
+    """The generic metrics, held-out test MSE (and accuracy) per method, and the per-synapse rule's
+    gap to gradient descent."""
+    out = generic_headline(summary)
+    # A method a run has not (no per-synapse rule: no per-synapse score) is no metric of it.
+    out.update({f"mse_{k}": v for k, v in summary.get("heldout_loss_by_method", {}).items() if v is not None})
+    out.update({f"accuracy_{k}": v for k, v in summary.get("heldout_accuracy_by_method", {}).items()})
+    for k in ("gap_to_gd", "shared_gap_closed"):
+        if k in summary:
+            out[k] = summary[k]
+    return out
+
+
 def summary_lines(summary: dict) -> list[str]:
     loss, se = summary["heldout_loss_by_method"], summary["heldout_loss_se_by_method"]
     acc = summary.get("heldout_accuracy_by_method", {})
@@ -431,6 +477,8 @@ FAMILY = Family(
     example=example,
     figures=figures,
     summary_lines=summary_lines,
+    headline=headline,
+    memory=memory,
     default_rules={"l1": {}},
     tiny={
         "name": "tiny_gd_approx",

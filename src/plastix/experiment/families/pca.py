@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from plastix import analysis, networks, plotting, rules, tasks
 from plastix.experiment._config import RuleSection, Section, TaskSection
-from plastix.experiment._family import Family, Parts
+from plastix.experiment._family import Family, Memory, Parts, itemsize
 
 
 class LinearNetworkConfig(Section):
@@ -93,6 +93,32 @@ def check(cfg) -> None:
         raise ValueError(f"task.samples ({t.samples}) must be 0 or >= network.n_in ({n.n_in})")
 
 
+def memory(cfg) -> Memory:
+    """The arrays of a pca episode (:class:`plastix.experiment.Memory`).
+
+    Per episode: the ``N x N`` rotation, the dataset's points and a step's
+    batch of inputs ``[batch, N]``. Per candidate: the weights ``[M, N]`` (and
+    ``[M, M]`` lateral ones); per step the outputs ``[batch, M]``, each rule's
+    powers of its batch variables and its moments ``[(order + 1)^2, post,
+    pre]`` (:func:`plastix.rules.polynomial`). Once: the lateral mask ``[M, M]``.
+    """
+    n, t = cfg.network, cfg.task
+    shapes = {"ff": (n.n_out, n.n_in), "lateral": (n.n_out, n.n_out)}
+    weights = n.n_out * n.n_in + (n.n_out**2 if n.lateral else 0)
+    step, coefficients = t.batch * n.n_out, 0
+    for p, rc in cfg.rules.items():
+        post, pre = shapes.get(p, (0, 0))
+        k = rc.order + 1
+        step += k * t.batch * (post + pre) + k * k * post * pre
+        coefficients += k ** len(rc.variables)
+    data = n.n_in**2 + t.samples * n.n_in + t.batch * n.n_in
+    what = f"weights {n.n_out} x {n.n_in}, batches of {t.batch} x {n.n_in} inputs"
+    if t.samples:
+        what += f", datasets of {t.samples} points"
+    b = itemsize(cfg)
+    return Memory(data * b, weights * b, step * b, t.steps, None, coefficients, what, n.n_out**2 * 4)
+
+
 def build(cfg) -> Parts:
     n, t = cfg.network, cfg.task
     network = networks.linear(
@@ -163,6 +189,7 @@ FAMILY = Family(
     rules_text=rules_text,
     example=example,
     figures=figures,
+    memory=memory,
     default_rules={"ff": {"reference": "oja"}},
     tiny={
         "name": "tiny_pca",

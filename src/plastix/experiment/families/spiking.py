@@ -19,7 +19,14 @@ from pydantic import Field, field_validator, model_validator
 
 from plastix import analysis, networks, plotting, rules, tasks
 from plastix.experiment._config import RuleSection, Section, TaskSection, UserError
-from plastix.experiment._family import Family, Parts, in_section
+from plastix.experiment._family import Family, Memory, Parts, in_section, itemsize
+from plastix.experiment._family import headline as generic_headline
+
+# LIF parameters that must be positive (time constants divide, the leak sets the unit) and
+# those that must not be negative (conductance per unit weight, the refractory period).
+POSITIVE = ("tau_m", "tau_exc", "tau_inh", "g_leak")
+NON_NEGATIVE = ("gbar_exc", "gbar_inh", "t_ref")
+MAX_STEPS = 2**31 - 1  # the neuron counts its steps in int32
 
 
 class LifNetworkConfig(Section):
@@ -44,6 +51,12 @@ class LifNetworkConfig(Section):
         bad = sorted(set(v) - set(networks.VOGELS_2011))
         if bad:
             raise ValueError(f"unknown LIF parameter(s) {bad}; allowed: {sorted(networks.VOGELS_2011)}")
+        for k in POSITIVE:
+            if k in v and not v[k] > 0:
+                raise ValueError(f"{k} must be > 0, got {v[k]}")
+        for k in NON_NEGATIVE:
+            if k in v and v[k] < 0:
+                raise ValueError(f"{k} must be >= 0, got {v[k]}")
         return v
 
     @model_validator(mode="after")
@@ -132,13 +145,56 @@ def _target_rate_args(n: LifNetworkConfig, t: TargetRateTaskConfig) -> dict[str,
     )
 
 
+def _check_steps(cfg) -> None:
+    """The times in steps of ``dt``, before any builder (or :func:`memory`) rounds them: a count
+    past int32 would wrap the neuron's step counter, and one past a float's range fails in ``round``."""
+    n, t = cfg.network, cfg.task
+    for name, value in (
+        ("task.train_time + task.score_time", t.train_time + t.score_time),
+        ("task.bin_size", t.bin_size),
+        ("task.rate_dt", t.rate_dt),
+        ("network.params.t_ref", {**networks.VOGELS_2011, **n.params}["t_ref"]),
+    ):
+        if not value / n.dt <= MAX_STEPS:
+            raise ValueError(
+                f"{name} ({value:g} s) is {value / n.dt:.3g} steps of network.dt ({n.dt:g} s); "
+                f"at most {MAX_STEPS} (the step counter is int32)"
+            )
+
+
 def check(cfg) -> None:
-    silent = cfg.task.target**2 / 0.1
+    t = cfg.task
+    _check_steps(cfg)
+    silent = t.target * t.target / 0.1  # target**2 would raise OverflowError where this is inf
     if cfg.meta.unstable_loss <= silent:
         raise ValueError(
             f"meta.unstable_loss ({cfg.meta.unstable_loss}) must exceed the loss of a silent neuron "
             f"({silent:g}), e.g. 300 for target = 5 Hz"
         )
+
+
+def memory(cfg) -> Memory:
+    """The arrays of a spiking episode (:class:`plastix.experiment.Memory`).
+
+    Per episode: the input rates ``[steps / rate_dt, groups]`` and one chunk's
+    spikes ``[chunk, afferents]`` with their thinning candidates
+    (:func:`plastix.tasks.target_rate`). Per candidate: the excitatory and
+    inhibitory weights, the rule's traces and the spike-count bins; per step a
+    few afferent-sized temporaries.
+    """
+    _check_steps(cfg)  # memory runs before check: the step counts below must be finite
+    n, t = cfg.network, cfg.task
+    aff = n.n_exc + n.n_inh
+    steps = round((t.train_time + t.score_time) / n.dt)
+    rates = -(-steps // max(round(t.rate_dt / n.dt), 1)) * n.n_groups
+    # No more bins than steps: the builder refuses a bin_size that is no multiple of dt.
+    bins = round(min((t.train_time + t.score_time) / t.bin_size, steps))
+    b = itemsize(cfg)
+    what = f"{aff} afferents, {steps} steps of {n.dt:g} s in chunks of {t.chunk}"
+    state = aff + 2 * n.n_inh + bins
+    return Memory(
+        (rates + 3 * t.chunk * aff) * b, state * b, 4 * aff * b, steps, t.chunk, 6 * len(cfg.rules), what
+    )
 
 
 def build(cfg) -> Parts:
@@ -306,6 +362,11 @@ def figures(exp, history, arrays) -> dict:
     return figs
 
 
+def headline(summary: dict) -> dict[str, float | None]:
+    """The generic metrics and the held-out rate (Hz, mean over the held-out datasets)."""
+    return {**generic_headline(summary), "heldout_rate": summary.get("heldout_rate")}
+
+
 def summary_lines(summary: dict) -> list[str]:
     return [
         f"held-out rate {summary['heldout_rate']:.2f} ± {summary['heldout_rate_sd']:.2f} Hz "
@@ -352,6 +413,8 @@ FAMILY = Family(
     example=example,
     figures=figures,
     summary_lines=summary_lines,
+    headline=headline,
+    memory=memory,
     exporters={"brian2": export_brian2},
     default_rules={"inh": {"reference": "vogels_istdp"}},
     tiny={
