@@ -409,7 +409,7 @@ def memory_estimate(cfg: Config) -> tuple[int, str] | None:
             (m.validate_episodes * one, m.validate_episodes, f"validation episodes {m.validate_episodes}")
         )
     total, count, how = max(peaks)
-    once = f", and {human_bytes(mem.fixed)} once" if mem.fixed else ""
+    once = f", and {human_bytes(mem.fixed)} once" if mem.fixed * 100 >= total else ""  # if it counts
     return mem.fixed + total, f"{how} x {human_bytes(total // count)} each{once}: {mem.what}; {cfg.dtype}"
 
 
