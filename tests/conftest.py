@@ -5,6 +5,22 @@ import pytest
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
+@pytest.fixture(autouse=True)
+def _float64_mode_stays_with_its_test():
+    """Restore JAX's float64 mode after every test.
+
+    ``experiment.build`` switches the whole process to float64 for a config with
+    ``dtype = "float64"`` (the fuzzing and CLI tests run such configs in-process);
+    left on, it would change every later float32 test in the same pytest worker
+    (the README quickstart lands elsewhere in float64).
+    """
+    import jax
+
+    before = jax.config.jax_enable_x64
+    yield
+    jax.config.update("jax_enable_x64", before)
+
+
 @pytest.fixture(scope="session")
 def ray_address():
     """The Ray cluster the backend and sweep tests connect to.

@@ -143,3 +143,34 @@ def test_a_bad_address_is_one_line_naming_it(tiny_config, tmp_path, capsys, addr
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert err.startswith(f"plastix: error: --address {address}") and says in err
+
+
+@pytest.mark.parametrize(
+    "env, home_token, mode",
+    [
+        ({}, False, None),  # no token anywhere: Ray's default (no authentication)
+        ({}, True, "token"),  # ~/.ray/auth_token, as Ray writes it: as `ray start` does
+        ({"RAY_AUTH_TOKEN": "abc"}, False, "token"),
+        ({"RAY_AUTH_TOKEN_PATH": "{tmp}/t"}, False, "token"),
+        ({"RAY_AUTH_TOKEN_PATH": "{tmp}/missing"}, False, None),
+        ({"RAY_AUTH_MODE": "disabled"}, True, "disabled"),  # the user's explicit choice stands
+    ],
+    ids=["none", "home-file", "token-variable", "token-path", "missing-path", "explicit-mode"],
+)
+def test_a_token_this_process_has_is_used_as_ray_start_does(tmp_path, monkeypatch, env, home_token, mode):
+    from plastix.experiment import _ray
+
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "t").write_text("0" * 64)
+    if home_token:
+        (tmp_path / ".ray").mkdir()
+        (tmp_path / ".ray" / "auth_token").write_text("0" * 64)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    reread = []  # this process's Ray keeps the mode it has: the other tests connect with it
+    monkeypatch.setattr(_ray, "_reread_ray_config", lambda: reread.append(True))
+    _ray._use_token_if_available()
+    assert reread == ([True] if mode == "token" else [])
+    assert os.environ.get("RAY_AUTH_MODE") == mode

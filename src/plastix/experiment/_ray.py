@@ -132,12 +132,49 @@ class _Scorer:
         return jax.tree.map(np.asarray, out)
 
 
+def _token_available() -> bool:
+    """Whether this process has a Ray authentication token: ``RAY_AUTH_TOKEN``, the file
+    ``RAY_AUTH_TOKEN_PATH`` names, or ``~/.ray/auth_token`` (where Ray writes one)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    default = os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or default
+    return os.path.isfile(path)
+
+
+def _use_token_if_available() -> None:
+    """Connect with token authentication when a token is available and ``RAY_AUTH_MODE`` is unset.
+
+    ``ray start`` enables token authentication on exactly that condition (Ray
+    >= 2.5x writes ``~/.ray/auth_token`` the first time it starts a local
+    cluster), but ``ray.init(address=...)`` never does, so a driver would be
+    refused by the cluster it names. A token-mode client also connects to a
+    cluster without authentication, so this costs nothing there. An explicit
+    ``RAY_AUTH_MODE`` is left as the user set it.
+    """
+    if "RAY_AUTH_MODE" not in os.environ and _token_available():
+        os.environ["RAY_AUTH_MODE"] = "token"
+        _reread_ray_config()
+
+
+def _reread_ray_config() -> None:
+    """Make this process's Ray read ``RAY_AUTH_MODE`` again: it reads it once, at import
+    (what Ray itself does when it enables token authentication)."""
+    try:
+        from ray._raylet import Config
+    except ImportError:  # a Ray without token authentication: nothing to read again
+        return
+    Config.initialize("")
+
+
 def connect(ray, address: str | None) -> tuple[bool, str]:
     """Connect to ``address`` (else ``RAY_ADDRESS``, else a cluster started here).
 
     Returns whether this call connected (so closing disconnects) and the
     address to name. An address that takes no TCP connection is refused within
-    :data:`CONNECT_TIMEOUT_S`: Ray itself would retry it for minutes.
+    :data:`CONNECT_TIMEOUT_S`: Ray itself would retry it for minutes. A
+    cluster with token authentication is reached with the token this process
+    has (:func:`_use_token_if_available`).
     """
     if ray.is_initialized():  # e.g. a sweep driver that connected already: use its cluster
         return False, address or ray.get_runtime_context().gcs_address
@@ -152,11 +189,16 @@ def connect(ray, address: str | None) -> tuple[bool, str]:
     except OSError as err:
         why = err.strerror or type(err).__name__
         raise UserError(f"--address {address}: cannot reach a Ray cluster there ({why})") from None
+    _use_token_if_available()
     try:
         ray.init(address=address, **opts)
-    except (ConnectionError, RuntimeError, ValueError) as err:
+    except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as err:
+        if os.environ.get("RAY_AUTH_MODE") != "token":
+            hint = "; if it requires token authentication, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN"
+        else:
+            hint = "; check that RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token) holds its token"
         raise UserError(
-            f"--address {address}: cannot connect to a Ray cluster there ({_reason(err)})"
+            f"--address {address}: cannot connect to a Ray cluster there ({_reason(err)}{hint})"
         ) from None
     return True, address
 
