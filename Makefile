@@ -18,18 +18,17 @@ demo: $(STAMP)
 
 ## Install and run the whole test suite (what CI runs). The Ray tests connect to a
 ## local Ray cluster on loopback, started here and stopped whatever happens. It
-## requires a token of its own (Ray's token authentication), so it neither depends on
-## nor writes ~/.ray; the tests get only the token's path, as a user's driver would.
+## requires a token of its own (Ray's token authentication, set explicitly), so it
+## neither depends on nor writes ~/.ray.
 RAY_PORT ?= 6391
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	d=$$(mktemp -d) && trap '$(BIN)/ray stop --force > /dev/null 2>&1; rm -rf "$$d"' EXIT && \
 	$(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > "$$d/token" && \
-	RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="$$d/token" \
+	export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="$$d/token" && \
 	$(BIN)/ray start --head --node-ip-address 127.0.0.1 --port $(RAY_PORT) --num-cpus 2 \
 	  --include-dashboard false --disable-usage-stats > /dev/null && \
-	RAY_AUTH_TOKEN_PATH="$$d/token" PLASTIX_TEST_RAY_ADDRESS=127.0.0.1:$(RAY_PORT) \
-	  $(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	PLASTIX_TEST_RAY_ADDRESS=127.0.0.1:$(RAY_PORT) $(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 ## Install (with PyTorch, the baseline of bench_feedback.py) and run the benchmarks; results go to
 ## benchmarks/README.md.

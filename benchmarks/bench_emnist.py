@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
 def section(r: dict | None) -> list[str]:
     out = ["## 5. `configs/fa_emnist.toml` on synthetic EMNIST files (`bench_emnist.py`)", ""]
     if r is None:
-        return out + ["Not run in this invocation.", ""]
+        return out + ["Not run yet.", ""]
     cmd = " ".join([".venv/bin/python benchmarks/bench_emnist.py", *r["argv"]]).strip()
     a = r["accuracy"]
     out += [

@@ -221,7 +221,7 @@ def section(r: dict | None) -> list[str]:
     """The README section for a result of :func:`main` (``None``: not run)."""
     out = ["## 4. Random-feedback meta-step: plastix vs PyTorch (`bench_feedback.py`)", ""]
     if r is None:
-        return out + ["Not run in this invocation.", ""]
+        return out + ["Not run yet.", ""]
     cmd = " ".join([".venv/bin/python benchmarks/bench_feedback.py", *r["argv"]]).strip()
     out += [
         f"Measured by `{cmd}` on {r['jax']['device']} (load average {r['load'][0]:.2f} before, "

@@ -161,7 +161,7 @@ def section(r: dict | None) -> list[str]:
         "",
     ]
     if r is None:
-        return out + ["Not run in this invocation.", ""]
+        return out + ["Not run yet.", ""]
     cmd = " ".join([".venv/bin/python benchmarks/bench_per_synapse.py", *r["argv"]]).strip()
     out += [
         f"Measured by `{cmd}` (load average {r['load'][0]:.2f} before, {r['load'][1]:.2f} after). One "

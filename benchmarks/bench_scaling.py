@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
 def section(r: dict | None) -> list[str]:
     out = ["## 7. Scaling: local devices and Ray workers (`bench_scaling.py`)", ""]
     if r is None:
-        return out + ["Not run in this invocation.", ""]
+        return out + ["Not run yet.", ""]
     cmd = " ".join([".venv/bin/python benchmarks/bench_scaling.py", *r["argv"]]).strip()
     return out + [
         f"Measured by `{cmd}` (load average {r['load'][0]:.2f} before, {r['load'][1]:.2f} after, on "

@@ -178,7 +178,7 @@ def section(r: dict | None) -> list[str]:
     """The README section for a result of :func:`main` (``None``: not run)."""
     out = ["## 3. Spiking inner loop: plastix vs Brian2 (`bench_spiking.py`)", ""]
     if r is None:
-        return out + ["Not run in this invocation.", ""]
+        return out + ["Not run yet.", ""]
     cmd = " ".join([".venv/bin/python benchmarks/bench_spiking.py", *r["argv"]]).strip()
     b = r["brian2"]
     out += [

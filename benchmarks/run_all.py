@@ -4,13 +4,19 @@
     .venv/bin/python benchmarks/run_all.py --quick   # smoke test of every script (minutes)
     .venv/bin/python benchmarks/run_all.py --full    # convergence with large caps (hours)
 
-Everything in the README is measured by this run; nothing is typed in.
+Everything in the README is measured; nothing is typed in. Each benchmark's result
+is kept in ``benchmarks/results/NAME.json`` (with when it was measured), and the
+README is written from those files: ``--only NAME`` reruns one benchmark and
+rewrites its section and its rows of the summary table, keeping the others as
+they were measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import math
 import os
 import platform
 import sys
@@ -30,6 +36,115 @@ import bench_scaling  # noqa: E402
 import bench_spiking  # noqa: E402
 
 PY = ".venv/bin/python"
+RESULTS = HERE / "results"
+#: The benchmarks, in README order; ``results/NAME.json`` keeps each one's last result.
+NAMES = ("generation", "convergence", "spiking", "feedback", "emnist", "per_synapse", "scaling")
+
+
+def save(name: str, result: dict, directory: Path = RESULTS) -> None:
+    """Keep one benchmark's result (JSON; infinities as ``Infinity``), written whole or not at all."""
+    directory.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=1, default=_plain)
+    tmp = directory / f".{name}.json.tmp"
+    tmp.write_text(text + "\n")
+    tmp.replace(directory / f"{name}.json")
+
+
+def _plain(x):
+    import numpy as np
+
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(f"not JSON: {type(x).__name__}")
+
+
+def stored(directory: Path = RESULTS) -> dict[str, dict]:
+    """The kept results: name -> result (as :func:`save` wrote it)."""
+    out = {}
+    for name in NAMES:
+        path = directory / f"{name}.json"
+        if path.is_file():
+            out[name] = json.loads(path.read_text())
+    return out
+
+
+def _row(what: str, plastix: str, baseline: str, ratio: str, r: dict, note: str = "") -> str:
+    load = r.get("load")
+    load = f"{load[0]:.2f} / {load[1]:.2f}" if load else "not recorded"
+    return f"| {what} | {plastix} | {baseline} | {ratio} | {note} | {load} | {r.get('measured', '?')} |"
+
+
+def _s(x: float) -> str:
+    if not math.isfinite(x):
+        return "not reached"
+    return f"{x * 1e3:.1f} ms" if x < 1 else (f"{x:.2f} s" if x < 600 else f"{x / 60:.0f} min")
+
+
+def summary(results: dict[str, dict]) -> list[str]:
+    """One table of every benchmark's headline figures, plastix beside its baseline."""
+    rows = []
+    if (g := results.get("generation")) is not None:
+        for x in g["rows"]:
+            data = "stream" if not x["samples"] else f"{x['samples']} points"
+            what = f"§1 one Oja generation, N = {x['n']} ({data})"
+            rows.append(
+                _row(what, _s(x["plastix_s"]), f"numpy {_s(x['numpy_s'])}", f"**{x['ratio']:.2f}×**", g)
+            )
+    if (c := results.get("convergence")) is not None:
+        for x in c["summaries"]:
+            what = f"§2 rediscover Oja, {x['label']}: median time to < {c['target']:g}°"
+            rows.append(_row(what, _s(x["median_wall"]), "-", "-", c, f"{x['reached']}/{x['seeds']} seeds"))
+    if (sp := results.get("spiking")) is not None:
+        p, b = sp["plastix"], sp["brian2"]
+        gen = sp["popsize"] * sp["datasets"]
+        b_gen = gen * sum(x["sim_s"] for x in b) / len(b)
+        what = f"§3 spiking, one {sp['total']:g} s protocol"
+        ratio = f"**{b[0]['sim_s'] / p['protocol_s']:.1f}×**"
+        rows.append(_row(what, _s(p["protocol_s"]), f"Brian2 {_s(b[0]['sim_s'])}", ratio, sp))
+        what = f"§3 spiking, one generation of {gen} protocols"
+        ratio = f"**{b_gen / p['generation_s']:.1f}×**"
+        rows.append(_row(what, _s(p["generation_s"]), f"Brian2 {_s(b_gen)}", ratio, sp, "Brian2 scaled"))
+    if (f := results.get("feedback")) is not None:
+        j, t = f["jax"], f["torch"]
+        what = f"§4 random-feedback meta-gradient step, {j['steps']} inner steps"
+        ratio = f"**{t['meta_step_s'] / j['meta_step_s']:.1f}×**"
+        rows.append(_row(what, _s(j["meta_step_s"]), f"PyTorch {_s(t['meta_step_s'])}", ratio, f))
+    if (e := results.get("emnist")) is not None:
+        note = f"600 steps ≈ {600 * e['meta_step_s'] / 60:.1f} min"
+        rows.append(_row("§5 fa_emnist meta-step", _s(e["meta_step_s"]), "-", "-", e, note))
+    if (ps := results.get("per_synapse")) is not None:
+        for x in ps["rows"]:
+            what = f"§6 per-synapse generation, {x['synapses']:,} synapses"
+            ratio = f"**{x['numpy_s'] / x['jax_s']:.1f}×**"
+            rows.append(_row(what, _s(x["jax_s"]), f"numpy {_s(x['numpy_s'])}", ratio, ps))
+    if (sc := results.get("scaling")) is not None:
+        one = {x["backend"]: x["seconds"] for x in sc["rows"] if x["n"] == 1}
+        for x in sc["rows"]:
+            if x["n"] == 1 or x["backend"] not in one:
+                continue
+            t1, n = one[x["backend"]], x["n"]
+            what = f"§7 one generation on {n} {'local devices' if x['backend'] == 'local' else 'Ray workers'}"
+            note = f"parallel efficiency {100 * t1 / (n * x['seconds']):.0f}%"
+            rows.append(
+                _row(what, _s(x["seconds"]), f"1 of them {_s(t1)}", f"**{t1 / x['seconds']:.2f}×**", sc, note)
+            )
+    if not rows:
+        return []
+    head = "| benchmark | plastix | baseline | baseline / plastix time | | load before / after | measured |"
+    return [
+        "## Summary",
+        "",
+        "Each benchmark's headline figures beside its baseline, both measured in the same run; the sections "
+        "below give the settings and the full tables. *load* is the 1-minute load average before and after "
+        "that benchmark (2 cores).",
+        "",
+        head,
+        "|" + "---|" * (head.count("|") - 1),
+        *rows,
+        "",
+    ]
 
 
 def _version(pkg: str) -> str:
@@ -76,50 +191,34 @@ def _cmd(script: str, argv: list[str]) -> str:
 
 
 def readme(
-    mach: dict,
-    gen: dict | None,
-    conv: dict | None,
-    argv: list[str],
-    started: str,
-    elapsed: float,
-    quick: bool,
-    spiking: dict | None = None,
-    feedback: dict | None = None,
-    emnist: dict | None = None,
-    per_synapse: dict | None = None,
-    scaling: dict | None = None,
+    mach: dict, results: dict[str, dict], argv: list[str], started: str, elapsed: float, quick: bool
 ) -> str:
+    """The README from ``results`` (name -> a benchmark's result; a missing one: "not run")."""
+    gen, conv = results.get("generation"), results.get("convergence")
     out = ["# plastix benchmarks", ""]
     out += [
         f"Written by `{' '.join([PY, 'benchmarks/run_all.py', *argv]).strip()}` on {started} "
-        f"(took {elapsed / 60:.1f} min). Every number below was measured by that run; rerun it to "
-        "refresh this file (`make bench` runs it with no flags). Timings are medians; no test asserts on "
-        "them.",
+        f"(took {elapsed / 60:.1f} min). Every number below was measured by a run of that script, on the "
+        "date the summary gives, and is kept in `benchmarks/results/`; `make bench` reruns everything, "
+        "`--only NAME` one benchmark. Timings are medians; no test asserts on them.",
         "",
     ]
-    if quick:
-        out += [
-            "> **Quick mode**: a smoke test with few repeats and tiny generation caps. These numbers "
-            "show that the scripts work, not how fast plastix is.",
-            "",
-        ]
     out += ["## Machine", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in mach.items()]
-    if gen is not None:
-        lb, la = gen["load"]
-        out += [f"| load average (1 min) before / after the generation benchmark | {lb:.2f} / {la:.2f} |"]
     out += [""]
-    if gen is not None and gen["load"][0] > 0.5 * (os.cpu_count() or 1):
+    busy = [k for k, r in results.items() if r.get("load") and r["load"][0] > 0.5 * (os.cpu_count() or 1)]
+    if busy:
         out += [
-            "The machine was busy with other work during this run (load average above), so "
-            "absolute times are inflated and noisy; ratios measured in the same run are more "
-            "trustworthy than absolute times.",
+            f"The machine was busy with other work during {', '.join(busy)} (load average in the "
+            "summary), so their absolute times are inflated and noisy; ratios measured in the same run "
+            "are more trustworthy than absolute times.",
             "",
         ]
+    out += summary(results)
 
     out += ["## 1. One generation: plastix vs a numpy baseline (`bench_generation.py`)", ""]
     if gen is None:
-        out += ["Not run in this invocation.", ""]
+        out += ["Not run yet.", ""]
     else:
         c, mm = gen["check"], gen["matmul"]
         out += [
@@ -160,7 +259,7 @@ def readme(
 
     out += ["## 2. Rediscovering Oja's rule: generations and time (`bench_convergence.py`)", ""]
     if conv is None:
-        out += ["Not run in this invocation.", ""]
+        out += ["Not run yet.", ""]
     else:
         extra = f" plus `{' '.join(conv['extra'])}`" if conv["extra"] else ""
         out += [
@@ -186,11 +285,11 @@ def readme(
         if conv["pca_note"]:
             out += [conv["pca_note"], ""]
 
-    out += bench_spiking.section(spiking)
-    out += bench_feedback.section(feedback)
-    out += bench_emnist.section(emnist)
-    out += bench_per_synapse.section(per_synapse)
-    out += bench_scaling.section(scaling)
+    out += bench_spiking.section(results.get("spiking"))
+    out += bench_feedback.section(results.get("feedback"))
+    out += bench_emnist.section(results.get("emnist"))
+    out += bench_per_synapse.section(results.get("per_synapse"))
+    out += bench_scaling.section(results.get("scaling"))
 
     out += [
         "## Reproduce",
@@ -221,11 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="smoke test of every script")
     mode.add_argument("--full", action="store_true", help="convergence with large generation caps")
-    ap.add_argument(
-        "--only",
-        choices=["generation", "convergence", "spiking", "feedback", "emnist", "per_synapse", "scaling"],
-        help="run one benchmark",
-    )
+    ap.add_argument("--only", choices=NAMES, help="run one benchmark; the others keep their stored results")
     ap.add_argument("--out", type=Path, default=HERE / "README.md", help="where to write the README")
     args = ap.parse_args(argv)
     argv_used = list(argv) if argv is not None else sys.argv[1:]
@@ -233,45 +328,26 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     mach = machine()
     print("machine:", "; ".join(f"{k}: {v}" for k, v in mach.items()), flush=True)
-    gen = conv = spiking = feedback = emnist = per_synapse = scaling = None
-    if args.only in (None, "generation"):
-        print("\n=== bench_generation ===", flush=True)
-        gen = bench_generation.main(["--quick"] if args.quick else [])
-    if args.only in (None, "convergence"):
-        print("\n=== bench_convergence ===", flush=True)
-        conv = bench_convergence.main(["--quick"] if args.quick else (["--full"] if args.full else []))
-    if args.only in (None, "spiking"):
-        print("\n=== bench_spiking ===", flush=True)
-        spiking = bench_spiking.main(["--quick"] if args.quick else [])
-    if args.only in (None, "feedback"):
-        print("\n=== bench_feedback ===", flush=True)
-        feedback = bench_feedback.main(["--quick"] if args.quick else [])
-    if args.only in (None, "emnist"):
-        print("\n=== bench_emnist ===", flush=True)
-        emnist = bench_emnist.main(["--generations", "5"] if args.quick else [])
-    if args.only in (None, "per_synapse"):
-        print("\n=== bench_per_synapse ===", flush=True)
-        per_synapse = bench_per_synapse.main(["--quick"] if args.quick else [])
-    if args.only in (None, "scaling"):
-        print("\n=== bench_scaling ===", flush=True)
-        scaling = bench_scaling.main(["--quick"] if args.quick else [])
+    runs = {
+        "generation": (bench_generation, ["--quick"] if args.quick else []),
+        "convergence": (bench_convergence, ["--quick"] if args.quick else (["--full"] if args.full else [])),
+        "spiking": (bench_spiking, ["--quick"] if args.quick else []),
+        "feedback": (bench_feedback, ["--quick"] if args.quick else []),
+        "emnist": (bench_emnist, ["--generations", "5"] if args.quick else []),
+        "per_synapse": (bench_per_synapse, ["--quick"] if args.quick else []),
+        "scaling": (bench_scaling, ["--quick"] if args.quick else []),
+    }
+    # A quick run is a smoke test: its numbers replace no measurement.
+    results = {} if args.quick else stored()
+    for name, (module, module_argv) in runs.items():
+        if args.only in (None, name):
+            print(f"\n=== bench_{name} ===", flush=True)
+            results[name] = module.main(module_argv)
+            results[name]["measured"] = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+            if not args.quick:
+                save(name, results[name])
     elapsed = time.perf_counter() - t0
-    args.out.write_text(
-        readme(
-            mach,
-            gen,
-            conv,
-            argv_used,
-            started,
-            elapsed,
-            args.quick,
-            spiking,
-            feedback,
-            emnist,
-            per_synapse,
-            scaling,
-        )
-    )
+    args.out.write_text(readme(mach, results, argv_used, started, elapsed, args.quick))
     print(f"\nwrote {args.out} ({elapsed / 60:.1f} min)")
 
 

@@ -146,31 +146,25 @@ def test_a_bad_address_is_one_line_naming_it(tiny_config, tmp_path, capsys, addr
 
 
 @pytest.mark.parametrize(
-    "env, home_token, mode",
+    "env, home_token, token",
     [
-        ({}, False, None),  # no token anywhere: Ray's default (no authentication)
-        ({}, True, "token"),  # ~/.ray/auth_token, as Ray writes it: as `ray start` does
-        ({"RAY_AUTH_TOKEN": "abc"}, False, "token"),
-        ({"RAY_AUTH_TOKEN_PATH": "{tmp}/t"}, False, "token"),
-        ({"RAY_AUTH_TOKEN_PATH": "{tmp}/missing"}, False, None),
-        ({"RAY_AUTH_MODE": "disabled"}, True, "disabled"),  # the user's explicit choice stands
+        ({}, False, False),  # no token anywhere: Ray's default (no authentication)
+        ({}, True, True),  # ~/.ray/auth_token, as Ray writes it: as `ray start` does
+        ({"RAY_AUTH_TOKEN": "abc"}, False, True),
+        ({"RAY_AUTH_TOKEN_PATH": "{tmp}/t"}, False, True),
+        ({"RAY_AUTH_TOKEN_PATH": "{tmp}/missing"}, False, False),
+        ({"RAY_AUTH_MODE": "disabled"}, True, False),  # the user's explicit choice stands
+        ({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "abc"}, False, False),  # set already
     ],
-    ids=["none", "home-file", "token-variable", "token-path", "missing-path", "explicit-mode"],
+    ids=["none", "home-file", "token-variable", "token-path", "missing-path", "explicit-mode", "mode-set"],
 )
-def test_a_token_this_process_has_is_used_as_ray_start_does(tmp_path, monkeypatch, env, home_token, mode):
+def test_a_token_the_driver_has_is_used_as_ray_start_does(tmp_path, env, home_token, token):
+    # A pure function of an environment: this process's own (and Ray's cached token) stay as they are.
     from plastix.experiment import _ray
 
-    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "t").write_text("0" * 64)
     if home_token:
         (tmp_path / ".ray").mkdir()
         (tmp_path / ".ray" / "auth_token").write_text("0" * 64)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value.format(tmp=tmp_path))
-    reread = []  # this process's Ray keeps the mode it has: the other tests connect with it
-    monkeypatch.setattr(_ray, "_reread_ray_config", lambda: reread.append(True))
-    _ray._use_token_if_available()
-    assert reread == ([True] if mode == "token" else [])
-    assert os.environ.get("RAY_AUTH_MODE") == mode
+    environ = {name: value.format(tmp=tmp_path) for name, value in env.items()}
+    assert _ray.token_mode(environ, str(tmp_path)) is token

@@ -18,6 +18,7 @@ import math
 import os
 import re
 import socket
+from collections.abc import Mapping
 
 import jax
 import numpy as np
@@ -132,27 +133,28 @@ class _Scorer:
         return jax.tree.map(np.asarray, out)
 
 
-def _token_available() -> bool:
-    """Whether this process has a Ray authentication token: ``RAY_AUTH_TOKEN``, the file
-    ``RAY_AUTH_TOKEN_PATH`` names, or ``~/.ray/auth_token`` (where Ray writes one)."""
-    if os.environ.get("RAY_AUTH_TOKEN"):
+def token_mode(environ: Mapping[str, str], home: str) -> bool:
+    """Whether a driver should connect with Ray's token authentication: ``RAY_AUTH_MODE`` is
+    unset and it has a token (``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` names, or
+    ``<home>/.ray/auth_token``, where Ray writes one)."""
+    if "RAY_AUTH_MODE" in environ:
+        return False  # the user's explicit choice stands
+    if environ.get("RAY_AUTH_TOKEN"):
         return True
-    default = os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
-    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or default
+    path = environ.get("RAY_AUTH_TOKEN_PATH") or os.path.join(home, ".ray", "auth_token")
     return os.path.isfile(path)
 
 
 def _use_token_if_available() -> None:
-    """Connect with token authentication when a token is available and ``RAY_AUTH_MODE`` is unset.
+    """Connect with token authentication where :func:`token_mode` says so.
 
     ``ray start`` enables token authentication on exactly that condition (Ray
     >= 2.5x writes ``~/.ray/auth_token`` the first time it starts a local
     cluster), but ``ray.init(address=...)`` never does, so a driver would be
     refused by the cluster it names. A token-mode client also connects to a
-    cluster without authentication, so this costs nothing there. An explicit
-    ``RAY_AUTH_MODE`` is left as the user set it.
+    cluster without authentication, so this costs nothing there.
     """
-    if "RAY_AUTH_MODE" not in os.environ and _token_available():
+    if token_mode(os.environ, os.path.expanduser("~")):
         os.environ["RAY_AUTH_MODE"] = "token"
         _reread_ray_config()
 
