@@ -42,17 +42,35 @@ N_SYN = 1000
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: Runs ``argv[2:]`` and writes its ``ru_maxrss`` (KiB) to the file ``argv[1]``.
+_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def _child(cmd: list[str], cwd: str | None = None, env: dict | None = None) -> tuple[str, float]:
-    """Run ``cmd``; return its stdout and peak resident memory in MiB (``ru_maxrss``)."""
-    with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        text = out.read()
-    if proc.returncode:
-        raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}):\n{text[-3000:]}")
-    return text, usage.ru_maxrss / 1024
+    """Run ``cmd``; return its stdout and peak resident memory in MiB (``ru_maxrss``).
+
+    ``cmd`` runs as the child of a small launcher, not of this process: Linux
+    keeps a process's peak RSS across ``exec``, so a child forked from this
+    process (which has grown large by the time ``run_all.py`` gets here) would
+    report at least this process's size.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        rss_file, out_file = Path(tmp) / "maxrss", Path(tmp) / "out"
+        with out_file.open("w") as out:
+            launch = [sys.executable, "-I", "-c", _LAUNCHER, str(rss_file), *cmd]
+            code = subprocess.run(launch, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env).returncode
+        text = out_file.read_text()
+        if code:
+            raise RuntimeError(f"{cmd[:3]} failed ({code}):\n{text[-3000:]}")
+        return text, int(rss_file.read_text()) / 1024
 
 
 def _thetas(popsize: int, seed: int = 0):
