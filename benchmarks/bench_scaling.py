@@ -225,6 +225,12 @@ def section(r: dict | None) -> list[str]:
         "",
         r["table"],
         "",
+        f"On a machine of {os.cpu_count()} cores one device's program already keeps every core busy "
+        "(XLA's intra-op threads), so a second device or worker finds no idle core: on a small machine "
+        "these rows measure what splitting a generation costs, not a speed-up. Each node of a cluster "
+        "brings its own cores. Forced CPU devices are for testing: with 2 of them on 2 cores, a "
+        "generation of `oja_n100.toml` never returns (an XLA CPU backend hang, jax 0.10.2).",
+        "",
     ]
 
 

@@ -209,9 +209,9 @@ def readme(
     busy = [k for k, r in results.items() if r.get("load") and r["load"][0] > 0.5 * (os.cpu_count() or 1)]
     if busy:
         out += [
-            f"The machine was busy with other work during {', '.join(busy)} (load average in the "
-            "summary), so their absolute times are inflated and noisy; ratios measured in the same run "
-            "are more trustworthy than absolute times.",
+            f"The 1-minute load average was above half the core count when {', '.join(busy)} started "
+            "(summary): the previous benchmark of the same run still counts in it, or other work ran. "
+            "Absolute times may be inflated; ratios, measured within one run, are the robust figures.",
             "",
         ]
     out += summary(results)
@@ -320,7 +320,8 @@ def main(argv: list[str] | None = None) -> None:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="smoke test of every script")
     mode.add_argument("--full", action="store_true", help="convergence with large generation caps")
-    ap.add_argument("--only", choices=NAMES, help="run one benchmark; the others keep their stored results")
+    mode.add_argument("--only", choices=NAMES, help="run one benchmark; the others keep their stored results")
+    mode.add_argument("--render", action="store_true", help="run nothing; rewrite the README from results/")
     ap.add_argument("--out", type=Path, default=HERE / "README.md", help="where to write the README")
     args = ap.parse_args(argv)
     argv_used = list(argv) if argv is not None else sys.argv[1:]
@@ -340,7 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     # A quick run is a smoke test: its numbers replace no measurement.
     results = {} if args.quick else stored()
     for name, (module, module_argv) in runs.items():
-        if args.only in (None, name):
+        if not args.render and args.only in (None, name):
             print(f"\n=== bench_{name} ===", flush=True)
             results[name] = module.main(module_argv)
             results[name]["measured"] = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
