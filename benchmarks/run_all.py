@@ -99,7 +99,7 @@ def summary(results: dict[str, dict]) -> list[str]:
     if (sp := results.get("spiking")) is not None:
         p, b = sp["plastix"], sp["brian2"]
         gen = sp["popsize"] * sp["datasets"]
-        b_gen = gen * sum(x["sim_s"] for x in b) / len(b)
+        b_gen = bench_spiking.brian2_generation_s(sp)
         what = f"§3 spiking, one {sp['total']:g} s protocol"
         ratio = f"**{b[0]['sim_s'] / p['protocol_s']:.1f}×**"
         rows.append(_row(what, _s(p["protocol_s"]), f"Brian2 {_s(b[0]['sim_s'])}", ratio, sp))
