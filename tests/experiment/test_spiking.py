@@ -174,6 +174,39 @@ def test_finite_difference_builds_and_steps(spiking_config):
     assert np.all((step < 0.05 * 1.01) & ((step > 0.05 * 0.99) | (step < 1e-6)))
 
 
+@pytest.mark.parametrize("optimizer", ["cma_es", "finite_difference"])
+def test_sign_constraint_holds_in_every_generation_and_the_summary(spiking_config, tmp_path, optimizer):
+    out = tmp_path / optimizer
+    sets = ["rules.inh.signs=true", "rules.inh.increment_max=0.004", "rules.inh.l1=1.0"]
+    sets += [f"meta.optimizer={optimizer}", "meta.learning_rate=2.0", "meta.fd_epsilon=0.5"]
+    args = ["run", str(spiking_config), "--out", str(out), "--quiet"]
+    assert cli.main(args + [x for kv in sets for x in ("--set", kv)]) == 0
+    bound = 0.004 * (1 + 1e-6)  # float32
+    for r in _rows(out):  # theta as applied: inside the bounds in every generation
+        assert -bound <= float(r["theta_inh_alpha"]) <= 0 <= float(r["theta_inh_beta"]) <= bound
+        assert abs(float(r["theta_inh_gamma"])) <= bound and abs(float(r["theta_inh_kappa"])) <= bound
+    summary = json.loads((out / "summary.json").read_text())
+    alpha, beta = summary["theta"]["inh"][:2]
+    assert alpha <= 0 <= beta
+    # Detailed balance and fluctuation of the recorded held-out episode.
+    assert summary["corr_w"] is None or -1 <= summary["corr_w"] <= 1
+    assert summary["w_inh_fluctuation"] is None or summary["w_inh_fluctuation"] >= 0
+    assert summary["w_inh_mean"] >= 0
+
+
+def test_balance_measures():
+    from plastix.experiment.families.spiking import balance
+
+    t = np.arange(10) * 0.1 + 0.05
+    steady = np.tile([1.0, 2.0, 3.0], (10, 1))
+    b = balance([1, 2, 3], [2, 4, 6], steady, t, train_time=0.5)
+    assert b["corr_w"] == pytest.approx(1.0) and b["w_inh_fluctuation"] == 0 and b["w_inh_mean"] == 2.0
+    jumpy = np.where(np.arange(10)[:, None] % 2 == 0, 0.0, 2.0) * np.ones((1, 3))  # 0, 2, 0, 2, ...
+    b = balance([1, 2, 3], [3, 2, 1], jumpy, t, train_time=0.4)
+    assert b["corr_w"] == pytest.approx(-1.0) and b["w_inh_fluctuation"] == pytest.approx(1.0)
+    assert balance([1, 1, 1], [1, 2, 3], steady, t, 0.5)["corr_w"] is None
+
+
 def test_list_names_the_spiking_components(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out

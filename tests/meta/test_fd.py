@@ -110,3 +110,18 @@ def test_bad_arguments():
         meta.finite_difference(optimizer="nope")
     with pytest.raises(ValueError, match="epsilon"):
         meta.finite_difference(epsilon=0.0)
+
+
+def test_bounds_project_each_step_onto_the_box():
+    # The unconstrained minimum C = (0.3, -0.2, 2) lies outside the box on the
+    # second and third coefficient; the loss is separable, so the constrained
+    # minimum is C clipped into the box.
+    lo, hi = {"x": jnp.array([-1.0, 0.0, -1.0])}, {"x": jnp.array([1.0, 1.0, 1.0])}
+    opt = meta.finite_difference(learning_rate=0.05, epsilon=0.01, bounds=(lo, hi))
+    theta0 = {"x": jnp.array([0.5, 0.5, 0.5])}
+    prepared, state = opt.prepare(quadratic, theta0), opt.init(theta0, 0)
+    for g in range(300):
+        state, _ = opt.step(state, prepared, jax.random.PRNGKey(g))
+        x = np.asarray(opt.theta(state, prepared)["x"])
+        assert np.all(x >= np.asarray(lo["x"])) and np.all(x <= np.asarray(hi["x"]))
+    np.testing.assert_allclose(x, [0.3, 0.0, 1.0], atol=2e-3)

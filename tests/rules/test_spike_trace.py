@@ -98,3 +98,35 @@ def test_float32_and_float64_agree():
     with jax.enable_x64(True):
         out64 = _drive(jnp.asarray(theta), pre.astype(np.float64), post.astype(np.float64))
     np.testing.assert_allclose(out32, out64, rtol=1e-5, atol=1e-8)
+
+
+def test_sign_and_increment_constraints_clip_what_the_rule_applies():
+    rule = rules.spike_trace(signs=True, increment_max=2e-3, l1=3.0)
+    lo, hi = (np.asarray(b) for b in rule.bounds)
+    np.testing.assert_allclose(lo, [-2e-3, 0, -2e-3, -2e-3, 1e-4, 1e-4], rtol=1e-6)
+    np.testing.assert_allclose(hi, [0, 2e-3, 2e-3, 2e-3, 10.0, 10.0], rtol=1e-6)
+    rng = np.random.default_rng(0)
+    pre = (rng.random((400, 5)) < 0.05).astype(np.float32)
+    post = (rng.random((400, 1)) < 0.05).astype(np.float32)
+    w = jnp.zeros((1, 5))
+    raw = jnp.array([4e-3, -1e-3, 5e-3, -7e-3, 0.02, 0.03])  # wrong signs, increments too large
+    applied = rules.project(rule, raw)
+    np.testing.assert_allclose(np.asarray(applied), [0, 0, 2e-3, -2e-3, 0.02, 0.03], rtol=1e-6)
+
+    def total(r, theta):
+        def body(state, sp):
+            dw, state = r.update(theta, {"pre": sp[0], "post": sp[1], "w": w, "dt": DT}, state)
+            return state, dw
+
+        return np.asarray(jax.lax.scan(body, r.init_state(w), (pre, post))[1].sum(0))
+
+    # The constrained rule on raw theta is the free rule on the projected theta.
+    np.testing.assert_allclose(total(rule, raw), total(rules.spike_trace(), applied), rtol=1e-5)
+    # The prior is on the increments only, on theta as given.
+    assert float(rule.penalty(raw)) == pytest.approx(3.0 * (4e-3 + 1e-3 + 5e-3 + 7e-3), rel=1e-5)
+    assert rules.spike_trace().penalty is None
+    # Random starts lie inside the constraint: alpha < 0 < beta.
+    starts = np.stack([rules.spike_trace(signs=True).init_theta(jax.random.PRNGKey(s)) for s in range(20)])
+    assert np.all(starts[:, 0] < 0) and np.all(starts[:, 1] > 0)
+    with pytest.raises(ValueError, match="increment_max"):
+        rules.spike_trace(increment_max=0.0)

@@ -14,22 +14,42 @@ from plastix.experiment._config import Config
 from plastix.experiment._family import Family
 
 
-def _cma(m):
+def _cma(m, bounds):
+    # Rule bounds are not passed to pycma: the rules clip theta themselves, and
+    # the runner reports theta as applied (rules.project).
     options = dict(m.cma_options)
     if m.scale is not None:  # sigma0 in units of each coefficient's scale
         options.setdefault("CMA_stds", list(m.scale))
     return meta.cma_es(popsize=m.popsize, sigma0=m.sigma0, options=options)
 
 
-# Each optimiser from the [meta] section of a config.
+# Each optimiser from the [meta] section of a config and the rules' bounds
+# (pytrees like theta, or None when no rule is bounded).
 OPTIMIZERS: dict[str, Callable] = {
     "cma_es": _cma,
-    "gradient": lambda m: meta.gradient(m.learning_rate, m.gradient_optimizer, m.clip_norm),
-    "finite_difference": lambda m: meta.finite_difference(
-        m.learning_rate, m.fd_epsilon, m.fd_optimizer, m.fd_clip_norm, scale=m.scale
+    "gradient": lambda m, bounds: meta.gradient(m.learning_rate, m.gradient_optimizer, m.clip_norm),
+    "finite_difference": lambda m, bounds: meta.finite_difference(
+        m.learning_rate, m.fd_epsilon, m.fd_optimizer, m.fd_clip_norm, scale=m.scale, bounds=bounds
     ),
-    "evosax": lambda m: meta.evosax_es(m.es_strategy, m.popsize, m.sigma0, m.learning_rate, m.es_optimizer),
+    "evosax": lambda m, bounds: meta.evosax_es(
+        m.es_strategy, m.popsize, m.sigma0, m.learning_rate, m.es_optimizer
+    ),
 }
+
+
+def _bounds(rule_set: Mapping[str, rules.Rule], theta0) -> tuple[dict, dict] | None:
+    """The rules' bounds as two pytrees like ``theta0`` (unbounded rules: +-inf), or None."""
+    if all(rule_set[p].bounds is None for p in theta0):
+        return None
+
+    def side(i, fill):
+        out = {}
+        for p, t in theta0.items():
+            b = rule_set[p].bounds
+            out[p] = jnp.broadcast_to(jnp.asarray(fill if b is None else b[i], t.dtype), t.shape)
+        return out
+
+    return side(0, -jnp.inf), side(1, jnp.inf)
 
 
 class Experiment(NamedTuple):
@@ -47,6 +67,10 @@ class Experiment(NamedTuple):
     validation_loss: tasks.LossFn | None  # training task, forward only; None without meta.validate_every
     devices: tuple[jax.Device, ...]  # the local devices a generation is spread over
     population: meta.Population  # scores a population here: sharded over `devices` (or its episodes are)
+
+    def project(self, theta) -> dict[str, jax.Array]:
+        """Theta as the rules apply it (:func:`plastix.rules.project`)."""
+        return {p: rules.project(self.rules[p], v) for p, v in theta.items()}
 
     def angles(self, theta) -> dict[str, float]:
         """Angle to each projection's reference rule, over the terms its rule kind compares."""
@@ -126,7 +150,7 @@ def build(cfg: Config, devices: int | None = None) -> Experiment:
     parts = family.build(cfg)
     refs, theta0 = thetas(cfg, parts.rules, jnp.dtype(cfg.dtype))
     m = cfg.meta
-    optimizer = OPTIMIZERS[m.optimizer](m)
+    optimizer = OPTIMIZERS[m.optimizer](m, _bounds(parts.rules, theta0))
     common: dict[str, Any] = dict(unstable_loss=m.unstable_loss, l1=m.l1, **parts.loss_options)
     if m.scale is not None:
         common["l1_scale"] = jnp.asarray(m.scale, cfg.dtype)

@@ -127,7 +127,7 @@ def execute(
         guard.defer()  # a signal from here on lets the generation in progress finish
         while gen < m_cfg.generations and stopped is None:
             state, m = opt.step(state, prepared, generation_key(cfg, gen))
-            theta = opt.theta(state, prepared)
+            theta = exp.project(opt.theta(state, prepared))
             row = {"generation": gen, **m, **columns(exp, theta)}
             gen += 1
             stopped = _stop(cfg, row)
@@ -155,7 +155,7 @@ def execute(
                 break
         guard.deliver()  # every generation so far is checkpointed; a signal meanwhile stops here
     wall = time.perf_counter() - t0
-    theta, selected = opt.theta(state, prepared), None
+    theta, selected = exp.project(opt.theta(state, prepared)), None
     if best is not None:
         selected = {
             "select": m_cfg.select,

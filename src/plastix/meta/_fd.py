@@ -49,6 +49,7 @@ def finite_difference(
     optimizer: str = "adam",
     clip_norm: float | None = None,
     scale: Any = None,
+    bounds: tuple[Any, Any] | None = None,
 ) -> MetaOptimizer:
     r"""An optax optimiser (Adam by default) on central finite-difference gradients.
 
@@ -74,6 +75,11 @@ def finite_difference(
         clip_norm: clip the estimated gradient's global norm (``None``: no clipping).
         scale: typical size of each coefficient: ``None`` (1), a number, a flat
             array with one entry per coefficient, or a pytree like theta.
+        bounds: ``(lower, upper)``, pytrees like theta (e.g. from
+            :attr:`plastix.rules.Rule.bounds`): after each step theta is
+            projected onto the box (projected gradient descent), so a
+            coefficient that crosses a bound, where the loss is flat, comes back
+            to it instead of drifting on with the optimiser's momentum.
     """
     if not hasattr(optax, optimizer):
         raise ValueError(f"unknown optax optimiser {optimizer!r}")
@@ -93,10 +99,16 @@ def finite_difference(
         def candidates(u):
             return (u[None] + offsets) * s
 
+        if bounds is None:
+            lo, hi = jnp.full_like(flat, -jnp.inf), jnp.full_like(flat, jnp.inf)
+        else:  # in units of scale (> 0)
+            lo, hi = (ravel_pytree(b)[0].astype(flat.dtype) / s for b in bounds)
+
         def update(state, losses):
             grad = (losses[1 : d + 1] - losses[d + 1 :]) / (2.0 * epsilon)
             updates, opt_state = tx.update(grad, state.opt_state, state.u)
-            return FDState(optax.apply_updates(state.u, updates), opt_state), jnp.linalg.norm(grad)
+            u = jnp.clip(optax.apply_updates(state.u, updates), lo, hi)
+            return FDState(u, opt_state), jnp.linalg.norm(grad)
 
         return PreparedFD(population(loss_fn, template), jax.jit(candidates), jax.jit(update), unravel, s)
 

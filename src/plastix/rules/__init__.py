@@ -1,10 +1,10 @@
 """Parametrised plasticity rules and named reference rules."""
 
-from plastix.rules._base import Local, Rule, RuleState, Theta
+from plastix.rules._base import Local, Rule, RuleState, Theta, project
 from plastix.rules._per_synapse import PARAMETRISATIONS, SOFT_BOUND_NAMES, per_synapse, soft_bound_hebb
 from plastix.rules._polynomial import SIDES, polynomial
 from plastix.rules._reference import REFERENCES, anti_hebbian, from_terms, hebb, oja, pseudo_gradient
-from plastix.rules._spike_trace import SPIKE_TRACE_NAMES, spike_trace, vogels_istdp
+from plastix.rules._spike_trace import SPIKE_TRACE_NAMES, spike_trace, spike_trace_bounds, vogels_istdp
 from plastix.rules._term_library import TERMS, term_library
 
 __all__ = [
@@ -24,9 +24,11 @@ __all__ = [
     "oja",
     "per_synapse",
     "polynomial",
+    "project",
     "pseudo_gradient",
     "soft_bound_hebb",
     "spike_trace",
+    "spike_trace_bounds",
     "term_library",
     "vogels_istdp",
 ]

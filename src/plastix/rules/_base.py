@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 Array = jax.Array
 Theta = Any  # one rule's coefficients: an array, or a pytree of them; last axis indexes `Rule.names`
@@ -32,6 +33,11 @@ class Rule(NamedTuple):
         synapses: ``theta -> [post, pre, size]``, the coefficients of every
             synapse, for rules with a coefficient set per synapse; ``None`` for
             a shared rule (theta ``[size]``).
+        bounds: ``(lower, upper)``, each ``[size]``: the box theta's coefficients
+            live in. ``update`` clips theta into it (so any theta runs), outer
+            loops that can keep their search inside it (finite differences
+            project onto it), and :func:`project` gives the rule as applied.
+            ``None``: unbounded.
     """
 
     init_theta: Callable[[Array], Theta]
@@ -43,7 +49,16 @@ class Rule(NamedTuple):
     elementwise: bool = False
     penalty: Callable[[Theta], Array] | None = None
     synapses: Callable[[Theta], Array] | None = None
+    bounds: tuple[Array, Array] | None = None
 
     @property
     def size(self) -> int:
         return len(self.names)
+
+
+def project(rule: Rule, theta: Theta) -> Theta:
+    """Theta as ``rule`` applies it: clipped into ``rule.bounds`` (unchanged without bounds)."""
+    if rule.bounds is None:
+        return theta
+    lo, hi = rule.bounds
+    return jax.tree.map(lambda t: jnp.clip(t, jnp.asarray(lo, t.dtype), jnp.asarray(hi, t.dtype)), theta)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -15,7 +17,30 @@ def _tau(tau, tau_min, tau_max):
     return jnp.clip(jnp.nan_to_num(tau, nan=tau_min), tau_min, tau_max)
 
 
-def spike_trace(tau_min: float = 1e-4, tau_max: float = 10.0, init_std: float = 1e-3) -> Rule:
+def spike_trace_bounds(
+    tau_min: float = 1e-4, tau_max: float = 10.0, signs: bool = False, increment_max: float | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """Lower and upper bounds of :func:`spike_trace`'s theta, ``[6]`` each.
+
+    ``signs`` imposes ``alpha <= 0 <= beta``: with the trace terms small, the
+    rate then has a stable fixed point at ``nu_post = -alpha nu_pre / beta``
+    (Confavreux et al. 2020, Sec. 3.3). ``increment_max`` bounds all four
+    per-spike increments by ``|.| <= increment_max``.
+    """
+    m = math.inf if increment_max is None else float(increment_max)
+    lo = [-m, 0.0 if signs else -m, -m, -m, tau_min, tau_min]
+    hi = [0.0 if signs else m, m, m, m, tau_max, tau_max]
+    return jnp.asarray(lo, jnp.float32), jnp.asarray(hi, jnp.float32)
+
+
+def spike_trace(
+    tau_min: float = 1e-4,
+    tau_max: float = 10.0,
+    init_std: float = 1e-3,
+    signs: bool = False,
+    increment_max: float | None = None,
+    l1: float = 0.0,
+) -> Rule:
     r"""Spike-timing rule on exponential traces, one coefficient per term.
 
     .. math:: \frac{dw_{ij}}{dt} = \alpha\, S_j + \beta\, S_i
@@ -33,6 +58,14 @@ def spike_trace(tau_min: float = 1e-4, tau_max: float = 10.0, init_std: float = 
     * ``kappa``: per presynaptic spike, per unit of postsynaptic trace;
     * ``tau_pre``, ``tau_post``: trace time constants in **seconds**, clipped
       to ``[tau_min, tau_max]`` (a NaN becomes ``tau_min``), so any theta runs.
+
+    Optional constraints (:func:`spike_trace_bounds`, ``Rule.bounds``): with
+    ``signs``, ``alpha`` is clipped to ``<= 0`` and ``beta`` to ``>= 0``; with
+    ``increment_max``, each increment to ``[-increment_max, increment_max]``.
+    ``l1`` adds the prior ``l1 (|alpha| + |beta| + |gamma| + |kappa|)`` to the
+    meta-loss (``Rule.penalty``), on the increments only: the time constants
+    are not terms of the rule, and an L1 prior on them would only pull both
+    to ``tau_min``.
 
     Traces are dimensionless and jump by 1 per spike. Discretisation (time
     step ``local["dt"]``): each step the traces decay by ``exp(-dt / tau)``
@@ -54,12 +87,24 @@ def spike_trace(tau_min: float = 1e-4, tau_max: float = 10.0, init_std: float = 
         tau_min: smallest time constant, seconds.
         tau_max: largest time constant, seconds.
         init_std: ``init_theta`` draws the four coefficients from ``N(0, init_std^2)``
-            and both time constants log-uniformly from ``[5 ms, 50 ms]``.
+            (with ``signs``: ``alpha = -|.|``, ``beta = |.|``) and both time
+            constants log-uniformly from ``[5 ms, 50 ms]``.
+        signs: impose ``alpha <= 0 <= beta``.
+        increment_max: bound on ``|alpha|, |beta|, |gamma|, |kappa|`` (weight units per spike).
+        l1: weight of the L1 prior on the increments (per weight unit).
     """
+    if increment_max is not None and not increment_max > 0:
+        raise ValueError(f"increment_max must be > 0, got {increment_max}")
+    if not l1 >= 0:
+        raise ValueError(f"l1 must be >= 0, got {l1}")
+    lo, hi = spike_trace_bounds(tau_min, tau_max, signs, increment_max)
+    flip = jnp.asarray([-1.0 if signs else 1.0, 1.0], jnp.float32)
 
     def init_theta(key):
         k1, k2 = jax.random.split(key)
         coef = init_std * jax.random.normal(k1, (4,))
+        if signs:  # alpha = -|.|, beta = |.|: a random start inside the constraint
+            coef = coef.at[:2].set(flip * jnp.abs(coef[:2]))
         taus = jnp.exp(jax.random.uniform(k2, (2,), minval=jnp.log(5e-3), maxval=jnp.log(5e-2)))
         return jnp.concatenate([coef, taus])
 
@@ -67,7 +112,9 @@ def spike_trace(tau_min: float = 1e-4, tau_max: float = 10.0, init_std: float = 
         return (jnp.zeros(w.shape[-1], w.dtype), jnp.zeros(w.shape[-2], w.dtype))
 
     def update(theta, local, state):
-        alpha, beta, gamma, kappa = theta[0], theta[1], theta[2], theta[3]
+        # Clip the increments into the bounds (no-op when unbounded); NaN stays NaN, and is unstable.
+        inc = jnp.clip(theta[:4], lo[:4].astype(theta.dtype), hi[:4].astype(theta.dtype))
+        alpha, beta, gamma, kappa = inc[0], inc[1], inc[2], inc[3]
         tau_pre = _tau(theta[4], tau_min, tau_max)
         tau_post = _tau(theta[5], tau_min, tau_max)
         x_pre, x_post = state
@@ -83,7 +130,20 @@ def spike_trace(tau_min: float = 1e-4, tau_max: float = 10.0, init_std: float = 
         return dw.astype(local["w"].dtype), (x_pre, x_post)
 
     symbols = {"pre": "S_j", "post": "S_i", "pre_trace": "x_j", "post_trace": "x_i"}
-    return Rule(init_theta, init_state, update, SPIKE_TRACE_NAMES, ("pre", "post", "w", "dt"), symbols)
+
+    def penalty(theta):
+        return l1 * jnp.sum(jnp.abs(theta[..., :4]))
+
+    return Rule(
+        init_theta,
+        init_state,
+        update,
+        SPIKE_TRACE_NAMES,
+        ("pre", "post", "w", "dt"),
+        symbols,
+        penalty=penalty if l1 > 0 else None,
+        bounds=(lo, hi),
+    )
 
 
 def vogels_istdp(eta: float = 3e-3, rho0: float = 5.0, tau: float = 0.02) -> jax.Array:

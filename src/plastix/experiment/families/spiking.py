@@ -110,8 +110,13 @@ class SpikeTraceRuleConfig(RuleSection):
     init_std: float = Field(
         1e-3, ge=0, description="random init: increments ~ N(0, init_std^2), taus log-uniform in [5, 50] ms"
     )
-    tau_min: float = Field(1e-4, gt=0, description="smallest trace time constant, s")
+    tau_min: float = Field(1e-4, gt=0, description="smallest trace time constant (a floor), s")
     tau_max: float = Field(10.0, gt=0, description="largest trace time constant, s")
+    signs: bool = Field(False, description="impose alpha <= 0 <= beta (a stable rate fixed point)")
+    increment_max: float | None = Field(
+        None, gt=0, description="bound on |alpha|, |beta|, |gamma|, |kappa|, weight units per spike"
+    )
+    l1: float = Field(0.0, ge=0, description="L1 prior on the four increments, per weight unit")
 
     @model_validator(mode="after")
     def _taus(self):
@@ -122,7 +127,14 @@ class SpikeTraceRuleConfig(RuleSection):
         return self
 
     def rule(self) -> rules.Rule:
-        return rules.spike_trace(tau_min=self.tau_min, tau_max=self.tau_max, init_std=self.init_std)
+        return rules.spike_trace(
+            tau_min=self.tau_min,
+            tau_max=self.tau_max,
+            init_std=self.init_std,
+            signs=self.signs,
+            increment_max=self.increment_max,
+            l1=self.l1,
+        )
 
 
 def _target_rate_args(n: LifNetworkConfig, t: TargetRateTaskConfig) -> dict[str, Any]:
@@ -240,8 +252,9 @@ def record(exp, theta, episode, key) -> dict[str, jax.Array]:
 
     where ``g_{E,g}`` is the part of the excitatory conductance due to group
     ``g``'s afferents (conductances are sums over synapses, so the per-group
-    parts add up to the neuron's ``g_E``), and the mean inhibitory weight per
-    group at the chunk's end.
+    parts add up to the neuron's ``g_E``), the mean inhibitory weight per
+    group and every inhibitory weight (``w_inh``, ``[chunks, n_inh]``) at the
+    chunk's end.
     """
     cfg = exp.config
     n = cfg.network
@@ -265,10 +278,10 @@ def record(exp, theta, episode, key) -> dict[str, jax.Array]:
         v = new.aux["v"][0]
         i_e = p["g_leak"] * ge * (p["e_exc"] - v)
         i_i = p["g_leak"] * gi * (p["e_inh"] - v)
-        return (ge, gi), (i_e, i_i, (new.w["inh"][0] @ onehot_i) / size_i)
+        return (ge, gi), (i_e, i_i, (new.w["inh"][0] @ onehot_i) / size_i, new.w["inh"][0])
 
     w_before = exp.network.init(jax.random.split(key)[0]).w["inh"][0]  # unroll's initial state
-    final, (i_e, i_i, w_group) = tasks.unroll(
+    final, (i_e, i_i, w_group, w_inh) = tasks.unroll(
         exp.rules,
         exp.network,
         exp.task,
@@ -276,18 +289,44 @@ def record(exp, theta, episode, key) -> dict[str, jax.Array]:
         episode,
         key,
         chunk=cfg.task.chunk,
-        record=tasks.Recorder(init, step, lambda o: (jnp.mean(o[0], 0), jnp.mean(o[1], 0), o[2][-1])),
+        record=tasks.Recorder(
+            init, step, lambda o: (jnp.mean(o[0], 0), jnp.mean(o[1], 0), o[2][-1], o[3][-1])
+        ),
     )
     return {
         "w_inh_before": w_before,
         "w_inh_after": final.w["inh"][0],
         "w_inh_group_before": (w_before @ onehot_i) / size_i,
         "w_inh_group": w_group,
+        "w_inh": w_inh,
         "w_exc_group": (final.aux["w_exc"] @ onehot_e) / jnp.sum(onehot_e, axis=0),
         "current_exc": i_e,
         "current_inh": i_i,
         "counts": final.aux["counts"],
     }
+
+
+def balance(w_exc_group, w_inh_group, w_inh, chunk_time, train_time) -> dict[str, float | None]:
+    r"""Detailed balance and weight fluctuation of one recorded episode (:func:`record`).
+
+    * ``corr_w``: Pearson's correlation over the input groups of the
+      excitatory weights and the final inhibitory weights (Vogels et al. 2011:
+      inhibition mirrors the excitatory tuning, ``corr`` near 1); ``None``
+      when either is constant.
+    * ``w_inh_fluctuation``: over the scoring phase (``t > train_time``), each
+      synapse's standard deviation in time, averaged over synapses, relative to
+      the mean weight, :math:`\langle \mathrm{sd}_t\, w_j(t) \rangle_j / \langle w_j(t) \rangle_{j,t}`:
+      near 0 for settled weights, of order 1 for weights that jump about.
+    * ``w_inh_mean``: the mean inhibitory weight over the scoring phase.
+    """
+    we, wi = np.asarray(w_exc_group, np.float64), np.asarray(w_inh_group, np.float64)
+    corr = None
+    if we.std() > 0 and wi.std() > 0 and np.all(np.isfinite(wi)):
+        corr = float(np.corrcoef(we, wi)[0, 1])
+    scoring = np.asarray(w_inh, np.float64)[np.asarray(chunk_time) > train_time]
+    mean = float(scoring.mean()) if scoring.size else float("nan")
+    fluct = float(scoring.std(axis=0).mean() / mean) if scoring.size and mean > 0 else None
+    return {"corr_w": corr, "w_inh_fluctuation": fluct, "w_inh_mean": mean}
 
 
 def example(exp, theta, key, heldout) -> tuple[dict, dict]:
@@ -311,6 +350,13 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
     # mean is its "rate".
     rates = np.asarray(heldout["rate"], np.float64)
     summary = {
+        **balance(
+            arrays["w_exc_group"],
+            arrays["w_inh_group"][-1],
+            arrays["w_inh"],
+            arrays["chunk_time"],
+            t.train_time,
+        ),
         "heldout_rates": [float(r) for r in rates],
         "heldout_rate": float(rates.mean()),
         "heldout_rate_sd": float(rates.std()),
@@ -364,14 +410,29 @@ def figures(exp, history, arrays) -> dict:
 
 def headline(summary: dict) -> dict[str, float | None]:
     """The generic metrics and the held-out rate (Hz, mean over the held-out datasets)."""
-    return {**generic_headline(summary), "heldout_rate": summary.get("heldout_rate")}
+    return {
+        **generic_headline(summary),
+        "heldout_rate": summary.get("heldout_rate"),
+        "corr_w": summary.get("corr_w"),
+        "w_inh_fluctuation": summary.get("w_inh_fluctuation"),
+    }
 
 
 def summary_lines(summary: dict) -> list[str]:
-    return [
+    lines = [
         f"held-out rate {summary['heldout_rate']:.2f} ± {summary['heldout_rate_sd']:.2f} Hz "
         f"over {len(summary['heldout_rates'])} datasets (target {summary['target_rate']:g} Hz)"
     ]
+    if "w_inh_fluctuation" in summary:  # runs written before these were measured lack them
+        corr, fl = summary["corr_w"], summary["w_inh_fluctuation"]
+        lines.append(
+            "detailed balance corr(wE, wI) "
+            + ("n/a" if corr is None else f"{corr:+.2f}")
+            + ", inhibitory weight fluctuation while scored "
+            + ("n/a" if fl is None else f"{fl:.2f}")
+            + " (sd / mean)"
+        )
+    return lines
 
 
 def export_brian2(cfg, summary: dict, duration: float | None) -> str:
