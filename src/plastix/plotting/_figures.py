@@ -492,3 +492,77 @@ def seed_sweep(
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def rule_manifold(
+    groups: Mapping[str, Sequence[Mapping]],
+    nu_pre: float,
+    nu_post: float,
+    references: Sequence[Mapping] = (),
+    tolerance: float = 0.5,
+):
+    r"""Spike-trace rules from many starts: the (alpha, beta) plane and detailed balance per start.
+
+    The figure of Confavreux et al. (NeurIPS 2020, Fig. 3) for a sweep: left,
+    every start's path in the (alpha, beta) plane with the steady-state line
+    ``beta = -alpha nu_pre / nu_post`` (their Eq. 17: the mean drift
+    ``alpha nu_pre + beta nu_post`` vanishes at the target rate when the trace
+    terms are small; see :func:`alpha_beta_plane`); right, per start, the
+    held-out rate (mean ± sd over datasets) against the correlation of
+    excitatory and inhibitory weights over the input groups (detailed balance
+    near 1), with the band ``nu_post ± tolerance``.
+
+    Args:
+        groups: label -> starts; each start a mapping with ``alpha``, ``beta``
+            (``[G]`` paths), ``rate``, ``rate_sd`` (Hz) and ``corr`` (or None).
+        nu_pre: mean inhibitory input rate, Hz.
+        nu_post: target rate, Hz.
+        references: mappings with ``name``, ``alpha``, ``beta``, ``rate``,
+            ``rate_sd`` and ``corr`` (e.g. Vogels' rule on the same datasets).
+        tolerance: half-width of the target band, Hz.
+    """
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12.5, 5.2))
+    markers = "osD^vP*Xh<>"
+    pts = [0.0] + [float(r["alpha"]) for r in references]
+    for starts in groups.values():
+        for s in starts:
+            pts.extend(np.asarray(s["alpha"], float).tolist())
+    span = max(np.nanmax(np.abs(pts)), 1e-12) * 1.15
+    xs = np.linspace(-span, span, 50)
+    ax.plot(xs, -xs * nu_pre / nu_post, "k--", lw=1, label=r"$\beta = -\alpha\,\nu_{pre}/\nu_{post}$")
+    for i, (label, starts) in enumerate(groups.items()):
+        colour, marker = f"C{i % 10}", markers[i % len(markers)]
+        for j, s in enumerate(starts):
+            a, b = np.asarray(s["alpha"], float), np.asarray(s["beta"], float)
+            ax.plot(a, b, color=colour, lw=0.7, alpha=0.6)
+            ax.plot(a[0], b[0], marker, mfc="none", mec=colour, ms=5, alpha=0.6)
+            ax.plot(a[-1], b[-1], marker, color=colour, ms=7, label=label if j == 0 else None)
+            corr = np.nan if s["corr"] is None else s["corr"]
+            bx.errorbar(
+                s["rate"], corr, xerr=s["rate_sd"], fmt=marker, color=colour, ms=6, capsize=2,
+                label=label if j == 0 else None,
+            )  # fmt: skip
+    for k, r in enumerate(references):
+        ax.plot(r["alpha"], r["beta"], "*", color="k", ms=13, label=r["name"] if k == 0 else None)
+        corr = np.nan if r["corr"] is None else r["corr"]
+        bx.errorbar(
+            r["rate"], corr, xerr=r["rate_sd"], fmt="*", color="k", ms=10, capsize=2,
+            label=r["name"] if k == 0 else None,
+        )  # fmt: skip
+    ax.axhline(0, color="0.8", lw=0.5, zorder=0)
+    ax.axvline(0, color="0.8", lw=0.5, zorder=0)
+    ax.set_xlim(-span, span)
+    ax.set_xlabel(r"$\alpha$ (per presynaptic spike)")
+    ax.set_ylabel(r"$\beta$ (per postsynaptic spike)")
+    ax.set_title("paths of the outer loop (open: start, filled: end)", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    band = f"{nu_post:g} ± {tolerance:g} Hz"
+    bx.axvspan(nu_post - tolerance, nu_post + tolerance, color="C2", alpha=0.12, label=band)
+    bx.axhline(0.8, color="0.5", ls=":", lw=1)
+    bx.set_ylim(-1.05, 1.05)
+    bx.set_xlabel("held-out rate, Hz (mean ± sd over datasets)")
+    bx.set_ylabel(r"corr($w_E$, $w_I$) over input groups")
+    bx.set_title("detailed balance per start (dotted: 0.8)", fontsize=10)
+    bx.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,292 @@
+"""The manifold of inhibitory rules that hold 5 Hz: sweeps of the spiking experiment, analysed.
+
+Confavreux et al. (NeurIPS 2020, Sec. 3.3, Fig. 3) report not one rule but a
+family: rules near the steady-state line ``beta = -alpha nu_pre / nu_post``,
+some with Hebbian terms that give detailed balance (inhibitory weights that
+mirror the excitatory tuning). This script reads seed sweeps of
+``configs/istdp_quick.toml`` / ``configs/istdp.toml`` (``plastix sweep``) and,
+for every start, on the run's own held-out datasets:
+
+* the held-out rate, mean ± sd over the datasets (from ``summary.json``);
+* corr(wE, wI) over the input groups and the fluctuation of the inhibitory
+  weights while scored (:func:`plastix.experiment.families.spiking.balance`),
+  mean over the first ``--episodes`` held-out datasets, recorded again with
+  :func:`plastix.experiment.families.spiking.record`;
+* the same for Vogels' rule (eta = 3e-3) on the same datasets;
+* the learned parameters and the wall time.
+
+It writes ``NAME.json`` (every number), ``NAME.md`` (the tables) and
+``figures/NAME_*.png`` into ``--out``::
+
+    python benchmarks/istdp_manifold.py --out docs \\
+        --sweep "CMA-ES=runs/quick_cma" --sweep "finite differences=runs/quick_fd"
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from plastix import experiment, rules
+from plastix.experiment import _rundir as rd
+from plastix.experiment._config import shipped_config
+from plastix.experiment._runner import HELDOUT, _key
+from plastix.experiment.families.spiking import balance, record
+
+TOLERANCE = 0.5  # Hz: a start "reaches" the target when its held-out mean is within it
+
+
+class Protocol:
+    """The shipped config a sweep was run from, built once: its held-out loss and recorder compiled once."""
+
+    def __init__(self, name: str):
+        self.cfg = experiment.load(shipped_config(name))
+        self.exp = experiment.build(self.cfg)
+        exp = self.exp
+        self.heldout = jax.jit(exp.heldout_loss)
+        self.record = jax.jit(lambda th, ep, k: record(exp, th, ep, k))
+        self.sample = jax.jit(exp.task.sample)
+        self.vogels = {"inh": rules.vogels_istdp()}
+
+    def same_protocol(self, cfg) -> bool:
+        return cfg.task == self.cfg.task and cfg.network == self.cfg.network
+
+    def balance(self, theta, seed: int, episodes: int) -> dict:
+        """corr(wE, wI) and weight fluctuation on the first ``episodes`` held-out datasets of ``seed``."""
+        t = self.cfg.task
+        keys = jax.random.split(_key(self.cfg.model_copy(update={"seed": seed}), HELDOUT), t.heldout_episodes)
+        out = []
+        for k in keys[:episodes]:
+            k_ep, k_run = jax.random.split(k)
+            rec = {n: np.asarray(v) for n, v in self.record(theta, self.sample(k_ep), k_run).items()}
+            chunk_time = (np.arange(rec["w_inh"].shape[0]) + 0.5) * t.chunk * self.cfg.network.dt
+            w_inh_final = rec["w_inh_group"][-1]
+            out.append(balance(rec["w_exc_group"], w_inh_final, rec["w_inh"], chunk_time, t.train_time))
+        corr = [o["corr_w"] for o in out if o["corr_w"] is not None]
+        fluct = [o["w_inh_fluctuation"] for o in out if o["w_inh_fluctuation"] is not None]
+        return {
+            "corr_w": float(np.mean(corr)) if corr else None,
+            "corr_w_sd": float(np.std(corr)) if corr else None,
+            "corr_w_episodes": [o["corr_w"] for o in out],
+            "w_inh_fluctuation": float(np.mean(fluct)) if fluct else None,
+            "w_inh_mean": float(np.mean([o["w_inh_mean"] for o in out])),
+        }
+
+    def heldout_rates(self, theta, seed: int) -> tuple[np.ndarray, float]:
+        key = _key(self.cfg.model_copy(update={"seed": seed}), HELDOUT)
+        _, m = self.heldout(theta, key)
+        return np.asarray(m["episodes"]["rate"], np.float64), float(m["task_loss"])
+
+
+def _trajectory(run: Path, rule: rules.Rule) -> np.ndarray:
+    """Theta per generation from ``metrics.csv``, as the rule applies it, ``[G, 6]``."""
+    with open(run / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    raw = np.array([[float(r[f"theta_inh_{n}"]) for n in rules.SPIKE_TRACE_NAMES] for r in rows])
+    return np.asarray(rules.project(rule, raw.astype(np.float32)), np.float64)
+
+
+def analyse_run(run: Path, protocols: dict, episodes: int) -> dict:
+    cfg = rd.read_config(run)
+    summary = json.loads((run / "summary.json").read_text())
+    if cfg.name not in protocols:
+        protocols[cfg.name] = Protocol(cfg.name)
+    proto = protocols[cfg.name]
+    if not proto.same_protocol(cfg):
+        raise SystemExit(f"{run}: its [task] or [network] differs from the shipped {cfg.name}.toml")
+    rule = cfg.rules["inh"].rule()
+    theta = {"inh": rules.project(rule, np.asarray(summary["theta"]["inh"], np.float32))}
+    rates = np.asarray(summary["heldout_rates"])
+    traj = _trajectory(run, rule)
+    learned = proto.balance(theta, cfg.seed, episodes)
+    v_rates, v_loss = proto.heldout_rates(proto.vogels, cfg.seed)
+    vogels = proto.balance(proto.vogels, cfg.seed, episodes)
+    th = np.asarray(theta["inh"], np.float64)
+    return {
+        "seed": cfg.seed,
+        "run": str(run),
+        "generations": summary["generations"],
+        "wall_s": summary["wall_s"],
+        "heldout_loss": summary["heldout_loss"],
+        "rate": float(rates.mean()),
+        "rate_sd": float(rates.std()),
+        "reached": bool(abs(rates.mean() - cfg.task.target) <= TOLERANCE),
+        "theta": dict(zip(rules.SPIKE_TRACE_NAMES, th.tolist(), strict=True)),
+        "rule": summary["rule"],
+        "alpha_path": traj[:, 0].tolist(),
+        "beta_path": traj[:, 1].tolist(),
+        **learned,
+        "vogels": {
+            "heldout_loss": v_loss,
+            "rate": float(v_rates.mean()),
+            "rate_sd": float(v_rates.std()),
+            **vogels,
+        },
+        "balance_png": str(run / "figures" / "balance.png"),
+    }
+
+
+def _fmt(x, spec=".2f"):
+    return "n/a" if x is None else format(x, spec)
+
+
+def _ms(values, spec=".2f"):
+    v = np.asarray([x for x in values if x is not None], float)
+    if v.size == 0:
+        return "n/a"
+    return f"{v.mean():{spec}} ± {v.std():{spec}}" if v.size > 1 else f"{v[0]:{spec}}"
+
+
+def group_row(label: str, starts: list[dict]) -> dict:
+    n = len(starts)
+    th = np.array([[s["theta"][k] for k in rules.SPIKE_TRACE_NAMES] for s in starts])
+    return {
+        "label": label,
+        "starts": n,
+        "reached": sum(s["reached"] for s in starts),
+        "rate": _ms([s["rate"] for s in starts]),
+        "rate_sd": _ms([s["rate_sd"] for s in starts]),
+        "loss": _ms([s["heldout_loss"] for s in starts], ".3f"),
+        "corr": _ms([s["corr_w"] for s in starts]),
+        "co_tuned": sum((s["corr_w"] or -2) >= 0.8 for s in starts),
+        "fluct": _ms([s["w_inh_fluctuation"] for s in starts]),
+        "abs_alpha": _ms(np.abs(th[:, 0]) * 1e3),
+        "abs_beta": _ms(np.abs(th[:, 1]) * 1e3),
+        "tau_pre": _ms(th[:, 4] * 1e3, ".1f"),
+        "tau_post": _ms(th[:, 5] * 1e3, ".1f"),
+        "wall": _ms([s["wall_s"] / 60 for s in starts], ".1f"),
+        "v_rate": _ms([s["vogels"]["rate"] for s in starts]),
+        "v_loss": _ms([s["vogels"]["heldout_loss"] for s in starts], ".3f"),
+        "v_corr": _ms([s["vogels"]["corr_w"] for s in starts]),
+        "v_fluct": _ms([s["vogels"]["w_inh_fluctuation"] for s in starts]),
+    }
+
+
+def markdown(name: str, groups: dict[str, list[dict]], commands: list[str]) -> str:
+    lines = [
+        f"<!-- written by benchmarks/istdp_manifold.py from {name}.json -->",
+        "",
+        "| sweep | starts | reach 5 ± 0.5 Hz | held-out rate, Hz (mean over starts) | sd over datasets, Hz "
+        "| held-out loss | corr(wE, wI) | corr ≥ 0.8 | wI fluctuation | \\|alpha\\| ×1e3 | \\|beta\\| ×1e3 "
+        "| tau_pre, ms | tau_post, ms | wall per start, min |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [group_row(label, starts) for label, starts in groups.items()]
+    for r in rows:
+        lines.append(
+            f"| {r['label']} | {r['starts']} | {r['reached']}/{r['starts']} | {r['rate']} | {r['rate_sd']} "
+            f"| {r['loss']} | {r['corr']} | {r['co_tuned']}/{r['starts']} | {r['fluct']} | {r['abs_alpha']} "
+            f"| {r['abs_beta']} | {r['tau_pre']} | {r['tau_post']} | {r['wall']} |"
+        )
+    lines += [
+        "",
+        "Vogels' rule (eta = 3e-3, tau = 20 ms) on the same held-out datasets as each start:",
+        "",
+        "| sweep | held-out rate, Hz | held-out loss | corr(wE, wI) | wI fluctuation |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['label']} | {r['v_rate']} | {r['v_loss']} | {r['v_corr']} | {r['v_fluct']} |")
+    lines += [
+        "",
+        "Every start (rates: mean ± sd over the held-out datasets; corr: mean over the recorded ones):",
+        "",
+        "| sweep | seed | held-out rate, Hz | loss | corr(wE, wI) | wI fluct. | alpha ×1e3 | beta ×1e3 "
+        "| gamma ×1e3 | kappa ×1e3 | tau_pre, ms | tau_post, ms | min |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, starts in groups.items():
+        for s in starts:
+            t = s["theta"]
+            lines.append(
+                f"| {label} | {s['seed']} | {s['rate']:.2f} ± {s['rate_sd']:.2f} | {s['heldout_loss']:.3f} "
+                f"| {_fmt(s['corr_w'], '+.2f')} | {_fmt(s['w_inh_fluctuation'])} | {t['alpha'] * 1e3:+.2f} "
+                f"| {t['beta'] * 1e3:+.2f} | {t['gamma'] * 1e3:+.2f} | {t['kappa'] * 1e3:+.2f} "
+                f"| {t['tau_pre'] * 1e3:.1f} | {t['tau_post'] * 1e3:.1f} | {s['wall_s'] / 60:.1f} |"
+            )
+    lines += ["", "Commands:", "", "```", *commands, "```", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sweep", action="append", required=True, help="LABEL=SWEEP_DIR (repeat)")
+    ap.add_argument("--out", type=Path, required=True, help="directory for NAME.json, NAME.md, figures/")
+    ap.add_argument("--name", default="istdp_manifold", help="file name stem")
+    ap.add_argument("--episodes", type=int, default=4, help="held-out datasets recorded per start")
+    ap.add_argument("--command", action="append", default=[], help="a command to list in NAME.md")
+    args = ap.parse_args(argv)
+    protocols: dict = {}
+    groups: dict[str, list[dict]] = {}
+    for item in args.sweep:
+        label, _, path = item.partition("=")
+        runs = sorted(Path(path).glob("seed-*"), key=lambda p: int(p.name.split("-")[1]))
+        runs = [r for r in runs if (r / "summary.json").exists()]
+        if not runs:
+            print(f"{path}: no finished runs", file=sys.stderr)
+            return 2
+        groups[label] = []
+        for r in runs:
+            groups[label].append(analyse_run(r, protocols, args.episodes))
+            s = groups[label][-1]
+            print(
+                f"{label} seed {s['seed']}: rate {s['rate']:.2f} ± {s['rate_sd']:.2f} Hz, "
+                f"corr {_fmt(s['corr_w'], '+.2f')}, fluct {_fmt(s['w_inh_fluctuation'])}; "
+                f"Vogels {s['vogels']['rate']:.2f} Hz, corr {_fmt(s['vogels']['corr_w'], '+.2f')}",
+                flush=True,
+            )
+    figs = args.out / "figures"
+    figs.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(groups, indent=1))
+    (args.out / f"{args.name}.md").write_text(markdown(args.name, groups, args.command))
+
+    from plastix import plotting
+
+    # One figure per protocol (their input rates, and so the steady-state lines, are the same).
+    by_protocol: dict[str, dict[str, list[dict]]] = {}
+    for label, starts in groups.items():
+        name = rd.read_config(Path(starts[0]["run"])).name
+        by_protocol.setdefault(name, {})[label] = starts
+    for name, gs in by_protocol.items():
+        proto = protocols[name]
+        t = proto.cfg.task
+        nu_pre = _mean_input_rate(proto)
+        curves = {
+            label: [{"alpha": s["alpha_path"], "beta": s["beta_path"], **_rate_corr(s)} for s in starts]
+            for label, starts in gs.items()
+        }
+        v = np.asarray(proto.vogels["inh"])
+        # Vogels' rule on the datasets of the first sweep's starts.
+        name_v, a_v, b_v = "Vogels et al. 2011", float(v[0]), float(v[1])
+        first = next(iter(gs.values()))
+        refs = [{"name": name_v, "alpha": a_v, "beta": b_v, **_rate_corr(s["vogels"])} for s in first]
+        fig = plotting.rule_manifold(curves, nu_pre, t.target, refs, TOLERANCE)
+        fig.savefig(figs / f"{args.name}_{name}.png", dpi=110)
+        # The balance figure of the most co-tuned start of this protocol.
+        starts = [s for st in gs.values() for s in st]
+        best = max(starts, key=lambda s: -2 if s["corr_w"] is None else s["corr_w"])
+        shutil.copyfile(best["balance_png"], figs / f"{args.name}_{name}_balance.png")
+        print(f"{name}: most co-tuned start {best['run']} (corr {_fmt(best['corr_w'], '+.2f')})")
+    print(f"wrote {args.out / (args.name + '.md')}")
+    return 0
+
+
+def _rate_corr(s: dict) -> dict:
+    return {"rate": s["rate"], "rate_sd": s["rate_sd"], "corr": s["corr_w"]}
+
+
+def _mean_input_rate(proto: Protocol) -> float:
+    """nu_pre: the mean input rate (all groups, whole episode) over a few datasets, Hz."""
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    return float(np.mean([np.asarray(proto.sample(k)["rates"]).mean() for k in keys]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
