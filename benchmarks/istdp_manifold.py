@@ -36,7 +36,6 @@ import numpy as np
 
 from plastix import experiment, rules
 from plastix.experiment import _rundir as rd
-from plastix.experiment._config import shipped_config
 from plastix.experiment._runner import HELDOUT, _key
 from plastix.experiment.families.spiking import balance, record
 
@@ -44,19 +43,18 @@ TOLERANCE = 0.5  # Hz: a start "reaches" the target when its held-out mean is wi
 
 
 class Protocol:
-    """The shipped config a sweep was run from, built once: its held-out loss and recorder compiled once."""
+    """A sweep's neuron and task with the free rule (the runs' own constraints only clip theta, and
+    theta is taken as applied): its held-out loss and recorder compiled once for all its starts."""
 
-    def __init__(self, name: str):
-        self.cfg = experiment.load(shipped_config(name))
+    def __init__(self, cfg):
+        rule = type(cfg.rules["inh"])(reference="vogels_istdp")
+        self.cfg = cfg.model_copy(update={"rules": {"inh": rule}})
         self.exp = experiment.build(self.cfg)
         exp = self.exp
         self.heldout = jax.jit(exp.heldout_loss)
         self.record = jax.jit(lambda th, ep, k: record(exp, th, ep, k))
         self.sample = jax.jit(exp.task.sample)
         self.vogels = {"inh": rules.vogels_istdp()}
-
-    def same_protocol(self, cfg) -> bool:
-        return cfg.task == self.cfg.task and cfg.network == self.cfg.network
 
     def balance(self, theta, seed: int, episodes: int) -> dict:
         """corr(wE, wI) and weight fluctuation on the first ``episodes`` held-out datasets of ``seed``."""
@@ -85,6 +83,11 @@ class Protocol:
         return np.asarray(m["episodes"]["rate"], np.float64), float(m["task_loss"])
 
 
+def protocol_key(cfg) -> str:
+    """Runs with equal [network] and [task] sections share datasets' law, and one compiled protocol."""
+    return json.dumps({"network": cfg.network.model_dump(), "task": cfg.task.model_dump()}, sort_keys=True)
+
+
 def _trajectory(run: Path, rule: rules.Rule) -> np.ndarray:
     """Theta per generation from ``metrics.csv``, as the rule applies it, ``[G, 6]``."""
     with open(run / "metrics.csv") as fh:
@@ -96,11 +99,10 @@ def _trajectory(run: Path, rule: rules.Rule) -> np.ndarray:
 def analyse_run(run: Path, protocols: dict, episodes: int) -> dict:
     cfg = rd.read_config(run)
     summary = json.loads((run / "summary.json").read_text())
-    if cfg.name not in protocols:
-        protocols[cfg.name] = Protocol(cfg.name)
-    proto = protocols[cfg.name]
-    if not proto.same_protocol(cfg):
-        raise SystemExit(f"{run}: its [task] or [network] differs from the shipped {cfg.name}.toml")
+    key = protocol_key(cfg)
+    if key not in protocols:
+        protocols[key] = Protocol(cfg)
+    proto = protocols[key]
     rule = cfg.rules["inh"].rule()
     theta = {"inh": rules.project(rule, np.asarray(summary["theta"]["inh"], np.float32))}
     rates = np.asarray(summary["heldout_rates"])
@@ -252,10 +254,11 @@ def main(argv=None) -> int:
     # One figure per protocol (their input rates, and so the steady-state lines, are the same).
     by_protocol: dict[str, dict[str, list[dict]]] = {}
     for label, starts in groups.items():
-        name = rd.read_config(Path(starts[0]["run"])).name
-        by_protocol.setdefault(name, {})[label] = starts
-    for name, gs in by_protocol.items():
-        proto = protocols[name]
+        key = protocol_key(rd.read_config(Path(starts[0]["run"])))
+        by_protocol.setdefault(key, {})[label] = starts
+    for key, gs in by_protocol.items():
+        proto = protocols[key]
+        name = proto.cfg.name
         t = proto.cfg.task
         nu_pre = _mean_input_rate(proto)
         curves = {
