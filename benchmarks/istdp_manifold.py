@@ -69,10 +69,12 @@ class Protocol:
             out.append(balance(rec["w_exc_group"], w_inh_final, rec["w_inh"], chunk_time, t.train_time))
         corr = [o["corr_w"] for o in out if o["corr_w"] is not None]
         fluct = [o["w_inh_fluctuation"] for o in out if o["w_inh_fluctuation"] is not None]
+        tuning = [o["tuning"] for o in out if o["tuning"] is not None]
         return {
             "corr_w": float(np.mean(corr)) if corr else None,
             "corr_w_sd": float(np.std(corr)) if corr else None,
             "corr_w_episodes": [o["corr_w"] for o in out],
+            "tuning": float(np.mean(tuning)) if tuning else None,
             "w_inh_fluctuation": float(np.mean(fluct)) if fluct else None,
             "w_inh_mean": float(np.mean([o["w_inh_mean"] for o in out])),
         }
@@ -158,6 +160,8 @@ def group_row(label: str, starts: list[dict]) -> dict:
         "loss": _ms([s["heldout_loss"] for s in starts], ".3f"),
         "corr": _ms([s["corr_w"] for s in starts]),
         "co_tuned": sum((s["corr_w"] or -2) >= 0.8 for s in starts),
+        "tuning": _ms([s["tuning"] for s in starts]),
+        "balanced": sum(_balanced(s) for s in starts),
         "fluct": _ms([s["w_inh_fluctuation"] for s in starts]),
         "abs_alpha": _ms(np.abs(th[:, 0]) * 1e3),
         "abs_beta": _ms(np.abs(th[:, 1]) * 1e3),
@@ -167,6 +171,7 @@ def group_row(label: str, starts: list[dict]) -> dict:
         "v_rate": _ms([s["vogels"]["rate"] for s in starts]),
         "v_loss": _ms([s["vogels"]["heldout_loss"] for s in starts], ".3f"),
         "v_corr": _ms([s["vogels"]["corr_w"] for s in starts]),
+        "v_tuning": _ms([s["vogels"]["tuning"] for s in starts]),
         "v_fluct": _ms([s["vogels"]["w_inh_fluctuation"] for s in starts]),
     }
 
@@ -176,40 +181,46 @@ def markdown(name: str, groups: dict[str, list[dict]], commands: list[str]) -> s
         f"<!-- written by benchmarks/istdp_manifold.py from {name}.json -->",
         "",
         "| sweep | starts | reach 5 ± 0.5 Hz | held-out rate, Hz (mean over starts) | sd over datasets, Hz "
-        "| held-out loss | corr(wE, wI) | corr ≥ 0.8 | wI fluctuation | \\|alpha\\| ×1e3 | \\|beta\\| ×1e3 "
-        "| tau_pre, ms | tau_post, ms | wall per start, min |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| held-out loss | corr(wE, wI) | corr ≥ 0.8 | tuning depth | balanced | wI fluctuation "
+        "| \\|alpha\\| ×1e3 | \\|beta\\| ×1e3 | tau_pre, ms | tau_post, ms | wall per start, min |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = [group_row(label, starts) for label, starts in groups.items()]
     for r in rows:
         lines.append(
             f"| {r['label']} | {r['starts']} | {r['reached']}/{r['starts']} | {r['rate']} | {r['rate_sd']} "
-            f"| {r['loss']} | {r['corr']} | {r['co_tuned']}/{r['starts']} | {r['fluct']} | {r['abs_alpha']} "
+            f"| {r['loss']} | {r['corr']} | {r['co_tuned']}/{r['starts']} | {r['tuning']} "
+            f"| {r['balanced']}/{r['starts']} | {r['fluct']} | {r['abs_alpha']} "
             f"| {r['abs_beta']} | {r['tau_pre']} | {r['tau_post']} | {r['wall']} |"
         )
     lines += [
         "",
         "Vogels' rule (eta = 3e-3, tau = 20 ms) on the same held-out datasets as each start:",
         "",
-        "| sweep | held-out rate, Hz | held-out loss | corr(wE, wI) | wI fluctuation |",
-        "|---|---|---|---|---|",
+        "| sweep | held-out rate, Hz | held-out loss | corr(wE, wI) | tuning depth | wI fluctuation |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['label']} | {r['v_rate']} | {r['v_loss']} | {r['v_corr']} | {r['v_fluct']} |")
+        cells = [r["label"], r["v_rate"], r["v_loss"], r["v_corr"], r["v_tuning"], r["v_fluct"]]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Every start (rates: mean ± sd over the held-out datasets; corr: mean over the recorded ones):",
+        "Every start (rates: mean ± sd over the held-out datasets; corr, tuning depth and fluctuation: "
+        "means over the recorded ones). Tuning depth: the inhibitory weights' coefficient of variation "
+        "over the groups divided by the excitatory one's (1: inhibition mirrors excitation in "
+        "proportion); balanced: corr ≥ 0.8 and tuning depth ≥ 0.5.",
         "",
-        "| sweep | seed | held-out rate, Hz | loss | corr(wE, wI) | wI fluct. | alpha ×1e3 | beta ×1e3 "
-        "| gamma ×1e3 | kappa ×1e3 | tau_pre, ms | tau_post, ms | min |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| sweep | seed | held-out rate, Hz | loss | corr(wE, wI) | tuning | wI fluct. | alpha ×1e3 "
+        "| beta ×1e3 | gamma ×1e3 | kappa ×1e3 | tau_pre, ms | tau_post, ms | min |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, starts in groups.items():
         for s in starts:
             t = s["theta"]
             lines.append(
                 f"| {label} | {s['seed']} | {s['rate']:.2f} ± {s['rate_sd']:.2f} | {s['heldout_loss']:.3f} "
-                f"| {_fmt(s['corr_w'], '+.2f')} | {_fmt(s['w_inh_fluctuation'])} | {t['alpha'] * 1e3:+.2f} "
+                f"| {_fmt(s['corr_w'], '+.2f')} | {_fmt(s['tuning'])} | {_fmt(s['w_inh_fluctuation'])} "
+                f"| {t['alpha'] * 1e3:+.2f} "
                 f"| {t['beta'] * 1e3:+.2f} | {t['gamma'] * 1e3:+.2f} | {t['kappa'] * 1e3:+.2f} "
                 f"| {t['tau_pre'] * 1e3:.1f} | {t['tau_post'] * 1e3:.1f} | {s['wall_s'] / 60:.1f} |"
             )
@@ -274,11 +285,21 @@ def main(argv=None) -> int:
         fig.savefig(figs / f"{args.name}_{name}.png", dpi=110)
         # The balance figure of the most co-tuned start of this protocol.
         starts = [s for st in gs.values() for s in st]
-        best = max(starts, key=lambda s: -2 if s["corr_w"] is None else s["corr_w"])
+        best = max(starts, key=_balance_score)
         shutil.copyfile(best["balance_png"], figs / f"{args.name}_{name}_balance.png")
         print(f"{name}: most co-tuned start {best['run']} (corr {_fmt(best['corr_w'], '+.2f')})")
     print(f"wrote {args.out / (args.name + '.md')}")
     return 0
+
+
+def _balanced(s: dict) -> bool:
+    """Detailed balance: co-tuned (corr >= 0.8) and at least half as deeply tuned as excitation."""
+    return (s["corr_w"] or -2) >= 0.8 and (s["tuning"] or 0) >= 0.5
+
+
+def _balance_score(s: dict) -> float:
+    """corr x tuning depth (capped at 1): the most co-tuned start is the one that maximises it."""
+    return -2.0 if s["corr_w"] is None else s["corr_w"] * min(s["tuning"] or 0.0, 1.0)
 
 
 def _rate_corr(s: dict) -> dict:

@@ -201,6 +201,9 @@ def test_balance_measures():
     steady = np.tile([1.0, 2.0, 3.0], (10, 1))
     b = balance([1, 2, 3], [2, 4, 6], steady, t, train_time=0.5)
     assert b["corr_w"] == pytest.approx(1.0) and b["w_inh_fluctuation"] == 0 and b["w_inh_mean"] == 2.0
+    assert b["tuning"] == pytest.approx(1.0)  # inhibition mirrors excitation in proportion
+    flat = balance([1, 2, 3], [1.0, 1.01, 1.02], steady, t, train_time=0.5)
+    assert flat["corr_w"] == pytest.approx(1.0) and flat["tuning"] < 0.05  # co-tuned, but hardly
     jumpy = np.where(np.arange(10)[:, None] % 2 == 0, 0.0, 2.0) * np.ones((1, 3))  # 0, 2, 0, 2, ...
     b = balance([1, 2, 3], [3, 2, 1], jumpy, t, train_time=0.4)
     assert b["corr_w"] == pytest.approx(-1.0) and b["w_inh_fluctuation"] == pytest.approx(1.0)

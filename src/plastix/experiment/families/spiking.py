@@ -313,6 +313,12 @@ def balance(w_exc_group, w_inh_group, w_inh, chunk_time, train_time) -> dict[str
       excitatory weights and the final inhibitory weights (Vogels et al. 2011:
       inhibition mirrors the excitatory tuning, ``corr`` near 1); ``None``
       when either is constant.
+    * ``tuning``: how deep the inhibitory tuning is next to the excitatory
+      one, the ratio of their coefficients of variation over the groups,
+      :math:`(\mathrm{sd}_g w_I / \bar w_I) / (\mathrm{sd}_g w_E / \bar w_E)`:
+      1 when inhibition mirrors excitation in proportion, near 0 for flat
+      inhibition with a small bump, which a correlation alone (scale-free)
+      cannot tell from detailed balance.
     * ``w_inh_fluctuation``: over the scoring phase (``t > train_time``), each
       synapse's standard deviation in time, averaged over synapses, relative to
       the mean weight, :math:`\langle \mathrm{sd}_t\, w_j(t) \rangle_j / \langle w_j(t) \rangle_{j,t}`:
@@ -320,13 +326,15 @@ def balance(w_exc_group, w_inh_group, w_inh, chunk_time, train_time) -> dict[str
     * ``w_inh_mean``: the mean inhibitory weight over the scoring phase.
     """
     we, wi = np.asarray(w_exc_group, np.float64), np.asarray(w_inh_group, np.float64)
-    corr = None
+    corr = tuning = None
     if we.std() > 0 and wi.std() > 0 and np.all(np.isfinite(wi)):
         corr = float(np.corrcoef(we, wi)[0, 1])
+    if we.std() > 0 and wi.mean() > 0 and np.all(np.isfinite(wi)):
+        tuning = float((wi.std() / wi.mean()) / (we.std() / we.mean()))
     scoring = np.asarray(w_inh, np.float64)[np.asarray(chunk_time) > train_time]
     mean = float(scoring.mean()) if scoring.size else float("nan")
     fluct = float(scoring.std(axis=0).mean() / mean) if scoring.size and mean > 0 else None
-    return {"corr_w": corr, "w_inh_fluctuation": fluct, "w_inh_mean": mean}
+    return {"corr_w": corr, "tuning": tuning, "w_inh_fluctuation": fluct, "w_inh_mean": mean}
 
 
 def example(exp, theta, key, heldout) -> tuple[dict, dict]:
@@ -425,9 +433,12 @@ def summary_lines(summary: dict) -> list[str]:
     ]
     if "w_inh_fluctuation" in summary:  # runs written before these were measured lack them
         corr, fl = summary["corr_w"], summary["w_inh_fluctuation"]
+        tuning = summary.get("tuning")
         lines.append(
             "detailed balance corr(wE, wI) "
             + ("n/a" if corr is None else f"{corr:+.2f}")
+            + ", inhibitory tuning depth / excitatory "
+            + ("n/a" if tuning is None else f"{tuning:.2f}")
             + ", inhibitory weight fluctuation while scored "
             + ("n/a" if fl is None else f"{fl:.2f}")
             + " (sd / mean)"
