@@ -303,7 +303,7 @@ def _balance_score(s: dict) -> float:
 
 
 def _rate_corr(s: dict) -> dict:
-    return {"rate": s["rate"], "rate_sd": s["rate_sd"], "corr": s["corr_w"]}
+    return {"rate": s["rate"], "rate_sd": s["rate_sd"], "corr": s["corr_w"], "tuning": s["tuning"]}
 
 
 def _mean_input_rate(proto: Protocol) -> float:

@@ -505,64 +505,80 @@ def rule_manifold(
 
     The figure of Confavreux et al. (NeurIPS 2020, Fig. 3) for a sweep: left,
     every start's path in the (alpha, beta) plane with the steady-state line
-    ``beta = -alpha nu_pre / nu_post`` (their Eq. 17: the mean drift
+    ``beta = -alpha nu_pre / nu_post`` (the mean drift
     ``alpha nu_pre + beta nu_post`` vanishes at the target rate when the trace
-    terms are small; see :func:`alpha_beta_plane`); right, per start, the
+    terms are small; see :func:`alpha_beta_plane`); middle, per start, the
     held-out rate (mean ± sd over datasets) against the correlation of
-    excitatory and inhibitory weights over the input groups (detailed balance
-    near 1), with the band ``nu_post ± tolerance``.
+    excitatory and inhibitory weights over the input groups, with the band
+    ``nu_post ± tolerance``; right, that correlation against the tuning depth
+    (inhibitory over excitatory coefficient of variation over the groups):
+    detailed balance is the upper right, both near 1.
 
     Args:
         groups: label -> starts; each start a mapping with ``alpha``, ``beta``
-            (``[G]`` paths), ``rate``, ``rate_sd`` (Hz) and ``corr`` (or None).
+            (``[G]`` paths), ``rate``, ``rate_sd`` (Hz), ``corr`` and
+            ``tuning`` (either may be None).
         nu_pre: mean inhibitory input rate, Hz.
         nu_post: target rate, Hz.
         references: mappings with ``name``, ``alpha``, ``beta``, ``rate``,
-            ``rate_sd`` and ``corr`` (e.g. Vogels' rule on the same datasets).
+            ``rate_sd``, ``corr`` and ``tuning`` (e.g. Vogels' rule on the same datasets).
         tolerance: half-width of the target band, Hz.
     """
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12.5, 5.2))
+    fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(17, 5.2), gridspec_kw={"width_ratios": [1.15, 1, 1]})
     markers = "osD^vP*Xh<>"
-    pts = [0.0] + [float(r["alpha"]) for r in references]
+
+    def nan(x):
+        return np.nan if x is None else x
+
+    alphas, betas = [0.0], [0.0]
+    for r in references:
+        alphas.append(float(r["alpha"]))
+        betas.append(float(r["beta"]))
     for starts in groups.values():
         for s in starts:
-            pts.extend(np.asarray(s["alpha"], float).tolist())
-    span = max(np.nanmax(np.abs(pts)), 1e-12) * 1.15
-    xs = np.linspace(-span, span, 50)
+            alphas.extend(np.asarray(s["alpha"], float).tolist())
+            betas.extend(np.asarray(s["beta"], float).tolist())
+    xlo, xhi = np.nanmin(alphas), np.nanmax(alphas)
+    ylo, yhi = np.nanmin(betas), np.nanmax(betas)
+    pad_x, pad_y = 0.08 * max(xhi - xlo, 1e-12), 0.08 * max(yhi - ylo, 1e-12)
+    xs = np.linspace(xlo - pad_x, xhi + pad_x, 50)
     ax.plot(xs, -xs * nu_pre / nu_post, "k--", lw=1, label=r"$\beta = -\alpha\,\nu_{pre}/\nu_{post}$")
     for i, (label, starts) in enumerate(groups.items()):
         colour, marker = f"C{i % 10}", markers[i % len(markers)]
         for j, s in enumerate(starts):
             a, b = np.asarray(s["alpha"], float), np.asarray(s["beta"], float)
+            first = label if j == 0 else None
             ax.plot(a, b, color=colour, lw=0.7, alpha=0.6)
             ax.plot(a[0], b[0], marker, mfc="none", mec=colour, ms=5, alpha=0.6)
-            ax.plot(a[-1], b[-1], marker, color=colour, ms=7, label=label if j == 0 else None)
-            corr = np.nan if s["corr"] is None else s["corr"]
-            bx.errorbar(
-                s["rate"], corr, xerr=s["rate_sd"], fmt=marker, color=colour, ms=6, capsize=2,
-                label=label if j == 0 else None,
-            )  # fmt: skip
+            ax.plot(a[-1], b[-1], marker, color=colour, ms=7, label=first)
+            corr = nan(s["corr"])
+            bx.errorbar(s["rate"], corr, xerr=s["rate_sd"], fmt=marker, color=colour, ms=6, capsize=2)
+            cx.plot(nan(s["tuning"]), nan(s["corr"]), marker, color=colour, ms=7, label=first)
     for k, r in enumerate(references):
-        ax.plot(r["alpha"], r["beta"], "*", color="k", ms=13, label=r["name"] if k == 0 else None)
-        corr = np.nan if r["corr"] is None else r["corr"]
-        bx.errorbar(
-            r["rate"], corr, xerr=r["rate_sd"], fmt="*", color="k", ms=10, capsize=2,
-            label=r["name"] if k == 0 else None,
-        )  # fmt: skip
+        first = r["name"] if k == 0 else None
+        ax.plot(r["alpha"], r["beta"], "*", color="k", ms=13, label=first)
+        bx.errorbar(r["rate"], nan(r["corr"]), xerr=r["rate_sd"], fmt="*", color="k", ms=10, capsize=2)
+        cx.plot(nan(r["tuning"]), nan(r["corr"]), "*", color="k", ms=11, label=first)
     ax.axhline(0, color="0.8", lw=0.5, zorder=0)
     ax.axvline(0, color="0.8", lw=0.5, zorder=0)
-    ax.set_xlim(-span, span)
+    ax.set_xlim(xlo - pad_x, xhi + pad_x)
+    ax.set_ylim(ylo - pad_y, yhi + pad_y)
     ax.set_xlabel(r"$\alpha$ (per presynaptic spike)")
     ax.set_ylabel(r"$\beta$ (per postsynaptic spike)")
     ax.set_title("paths of the outer loop (open: start, filled: end)", fontsize=10)
     ax.legend(fontsize=7, loc="best")
     band = f"{nu_post:g} ± {tolerance:g} Hz"
     bx.axvspan(nu_post - tolerance, nu_post + tolerance, color="C2", alpha=0.12, label=band)
-    bx.axhline(0.8, color="0.5", ls=":", lw=1)
-    bx.set_ylim(-1.05, 1.05)
+    for y in (bx, cx):
+        y.axhline(0.8, color="0.5", ls=":", lw=1)
+        y.set_ylim(-1.05, 1.05)
+        y.set_ylabel(r"corr($w_E$, $w_I$) over input groups")
     bx.set_xlabel("held-out rate, Hz (mean ± sd over datasets)")
-    bx.set_ylabel(r"corr($w_E$, $w_I$) over input groups")
-    bx.set_title("detailed balance per start (dotted: 0.8)", fontsize=10)
+    bx.set_title("held-out rate and co-tuning per start (dotted: 0.8)", fontsize=10)
     bx.legend(fontsize=7, loc="best")
+    cx.axvline(0.5, color="0.5", ls=":", lw=1)
+    cx.set_xlabel("tuning depth: CV over groups of $w_I$ / of $w_E$")
+    cx.set_title("detailed balance: upper right", fontsize=10)
+    cx.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
