@@ -55,6 +55,7 @@ class Protocol:
         self.record = jax.jit(lambda th, ep, k: record(exp, th, ep, k))
         self.sample = jax.jit(exp.task.sample)
         self.vogels = {"inh": rules.vogels_istdp()}
+        self._vogels: dict = {}
 
     def balance(self, theta, seed: int, episodes: int) -> dict:
         """corr(wE, wI) and weight fluctuation on the first ``episodes`` held-out datasets of ``seed``."""
@@ -78,6 +79,18 @@ class Protocol:
             "w_inh_fluctuation": float(np.mean(fluct)) if fluct else None,
             "w_inh_mean": float(np.mean([o["w_inh_mean"] for o in out])),
         }
+
+    def vogels_scores(self, seed: int, episodes: int) -> dict:
+        """Vogels' rule on the held-out datasets of ``seed``; once per seed (sweeps share seeds)."""
+        if (seed, episodes) not in self._vogels:
+            rates, loss = self.heldout_rates(self.vogels, seed)
+            self._vogels[seed, episodes] = {
+                "heldout_loss": loss,
+                "rate": float(rates.mean()),
+                "rate_sd": float(rates.std()),
+                **self.balance(self.vogels, seed, episodes),
+            }
+        return self._vogels[seed, episodes]
 
     def heldout_rates(self, theta, seed: int) -> tuple[np.ndarray, float]:
         key = _key(self.cfg.model_copy(update={"seed": seed}), HELDOUT)
@@ -110,8 +123,7 @@ def analyse_run(run: Path, protocols: dict, episodes: int) -> dict:
     rates = np.asarray(summary["heldout_rates"])
     traj = _trajectory(run, rule)
     learned = proto.balance(theta, cfg.seed, episodes)
-    v_rates, v_loss = proto.heldout_rates(proto.vogels, cfg.seed)
-    vogels = proto.balance(proto.vogels, cfg.seed, episodes)
+    vogels = proto.vogels_scores(cfg.seed, episodes)
     th = np.asarray(theta["inh"], np.float64)
     return {
         "seed": cfg.seed,
@@ -127,12 +139,7 @@ def analyse_run(run: Path, protocols: dict, episodes: int) -> dict:
         "alpha_path": traj[:, 0].tolist(),
         "beta_path": traj[:, 1].tolist(),
         **learned,
-        "vogels": {
-            "heldout_loss": v_loss,
-            "rate": float(v_rates.mean()),
-            "rate_sd": float(v_rates.std()),
-            **vogels,
-        },
+        "vogels": vogels,
         "balance_png": str(run / "figures" / "balance.png"),
     }
 
@@ -239,7 +246,7 @@ def main(argv=None) -> int:
     protocols: dict = {}
     groups: dict[str, list[dict]] = {}
     for item in args.sweep:
-        label, _, path = item.partition("=")
+        label, _, path = item.rpartition("=")  # a label may hold "=", a directory rarely
         runs = sorted(Path(path).glob("seed-*"), key=lambda p: int(p.name.split("-")[1]))
         runs = [r for r in runs if (r / "summary.json").exists()]
         if not runs:
