@@ -1,33 +1,48 @@
 """The README's quickstart runs as written and does what it says."""
 
-import os
+import importlib.util
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+SCRIPT = ROOT / "benchmarks" / "quickstart_seeds.py"
+
+
+@pytest.fixture(scope="module")
+def quickstart_seeds():
+    spec = importlib.util.spec_from_file_location("quickstart_seeds", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.mark.slow
-def test_quickstart_rediscovers_oja():
-    """The quickstart in a fresh interpreter, as a reader runs it.
+@pytest.mark.rounding
+def test_quickstart_rediscovers_oja_for_most_seeds(quickstart_seeds):
+    """Seeds 0-4 of the quickstart, each in a fresh interpreter as a reader runs it: at least 4 within 10°.
 
-    Not in the test process: state other tests leave there (float64 mode, a Ray
-    connection, thread limits) would change its rounding, and CMA-ES's path
-    with it.
+    One seed's angle is the end of one noisy trajectory that the machine's
+    floating-point rounding steers (one seed of an earlier CMA-ES quickstart
+    ended 31.8° from Oja on one processor and 3.5° on another), so the test
+    asks for a fraction of seeds. Measured with ``benchmarks/quickstart_seeds.py
+    --seeds 0-19`` (``benchmarks/results/quickstart_seeds.json``): 20 of 20
+    seeds within 10° here (median 2.4°, worst 5.4°), 20 of 20 under XLA's
+    fast-math CPU code (worst 6.4°) and 19 of 20 in float64 (seed 0 at 10.2°):
+    59 of 60, at which rate this test fails with probability 0.003 (0.05 at
+    the rate's one-sided 95 % lower bound, 0.92). The earlier CMA-ES
+    quickstart: 15 of 20, failing such a test with probability 0.37.
     """
+    angles = [quickstart_seeds.run_seed(seed, README)["angle"] for seed in range(5)]
+    assert sum(a < 10.0 for a in angles) >= 4, angles
+
+
+def test_quickstart_is_short_and_seeded(quickstart_seeds):
     code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
-    assert len(code.strip().splitlines()) <= 16
-    check = "\nprint('angle', float(analysis.angle(theta, rules.oja(rule))))\n"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("JAX_ENABLE_X64", None)
-    out = subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True, env=env)
-    assert out.returncode == 0, out.stderr[-3000:]
-    angle = float(out.stdout.split("angle")[-1])
-    assert angle < 10.0, out.stdout
+    assert len(code.strip().splitlines()) <= 18
+    assert "seed = 3" in quickstart_seeds.quickstart(README, 3)
 
 
 def test_readme_gives_the_two_commands_and_existing_configs():

@@ -21,7 +21,7 @@ class PreparedGradient(NamedTuple):
 
 
 def gradient(
-    learning_rate: float = 1e-2,
+    learning_rate: float | optax.Schedule = 1e-2,
     optimizer: str = "adam",
     clip_norm: float | None = 1.0,
 ) -> MetaOptimizer:
@@ -32,7 +32,11 @@ def gradient(
     ``remat=True`` to bound memory by rematerialising each step).
 
     Args:
-        learning_rate: step size of the optax optimiser.
+        learning_rate: step size of the optax optimiser, or an optax schedule
+            (step -> size), e.g. ``optax.cosine_decay_schedule(0.05, 500)``: a
+            step that decays to zero lets small coefficients that the loss
+            barely sees settle where the L1 prior puts them, instead of
+            jittering with the meta-gradient's noise.
         optimizer: name of an optax optimiser taking a learning rate
             (``"adam"``, ``"sgd"``, ``"adamw"``, ...).
         clip_norm: clip the meta-gradient's global norm (``None``: no clipping),
