@@ -31,7 +31,8 @@ test: $(STAMP)
 	PLASTIX_TEST_RAY_ADDRESS=127.0.0.1:$(RAY_PORT) $(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 ## Rerun the tests whose outcome rounding could move (marker `rounding`: what an outer loop found,
-## asked of most of several seeds; the stored first generation of oja.toml) with another
+## asked of most of several seeds; the stored first generation of oja.toml; Vogels' rule's rate in
+## a chaotic spiking simulation) with another
 ## machine's floating-point rounding: XLA's fast-math CPU code (reassociated sums, approximate exp
 ## and tanh), then float64 throughout (less the stored float32 generation). Either changes every
 ## seed's trajectory, as another processor does; the tests must pass all the same.

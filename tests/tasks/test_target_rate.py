@@ -129,8 +129,12 @@ def test_target_rate_loss_vmaps_over_theta_and_scores_bad_candidates_finitely():
 
 
 @pytest.mark.slow
+@pytest.mark.rounding
 def test_vogels_rule_drives_rate_to_target():
     # Shortened protocol: 30 s of training at eta = 5e-3 instead of 60 s at 3e-3.
+    # Spike times are chaotic under rounding; the statistics below are not: rates in
+    # the last 10 s 4.7 / 5.3 Hz here, the same under XLA's fast-math code, 4.3 / 4.6 Hz
+    # in float64 (make test-rounding).
     T = 40.0
     task = tasks.target_rate(train_time=T - 10.0, score_time=10.0, window=10.0)
     net = networks.lif(record_bins=round(T))
