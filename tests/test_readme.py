@@ -1,6 +1,5 @@
 """The README's quickstart runs as written and does what it says."""
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -8,15 +7,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-SCRIPT = ROOT / "benchmarks" / "quickstart_seeds.py"
 
 
 @pytest.fixture(scope="module")
-def quickstart_seeds():
-    spec = importlib.util.spec_from_file_location("quickstart_seeds", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def quickstart_seeds(benchmark_script):
+    return benchmark_script("quickstart_seeds")
 
 
 @pytest.mark.slow

@@ -1,23 +1,16 @@
 """benchmarks/istdp_manifold.py on a tiny spiking sweep: its numbers agree with the runs' own."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 from test_spiking import TINY_SPIKING
 
 from plastix import cli
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "istdp_manifold.py"
-
 
 @pytest.fixture(scope="module")
-def manifold():
-    spec = importlib.util.spec_from_file_location("istdp_manifold", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def manifold(benchmark_script):
+    return benchmark_script("istdp_manifold")
 
 
 def test_manifold_rescores_the_runs_datasets_and_writes_tables_and_figures(manifold, tmp_path):
