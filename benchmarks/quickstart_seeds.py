@@ -1,8 +1,9 @@
 """How often the README quickstart lands near Oja's rule: its angle for many seeds, each in its own process.
 
     .venv/bin/python benchmarks/quickstart_seeds.py --seeds 0-19
-    .venv/bin/python benchmarks/quickstart_seeds.py --seeds 0-19 --label avx2 \\
-        --env XLA_FLAGS=--xla_cpu_max_isa=AVX2          # another CPU's rounding, on this one
+    .venv/bin/python benchmarks/quickstart_seeds.py --seeds 0-19 --label gradient-fast-math \\
+        --env XLA_FLAGS=--xla_cpu_enable_fast_math=true   # other rounding, on this machine
+    .venv/bin/python benchmarks/quickstart_seeds.py --render   # only the Markdown table
 
 The quickstart is the first ``python`` block of ``README.md`` (``--readme`` reads another
 file); its line ``seed = 0`` is replaced by each seed in turn, so every random choice of
@@ -141,15 +142,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--render", action="store_true", help="only rewrite the Markdown table from --out")
     args = ap.parse_args(argv)
     if args.render:
+        if not args.out.is_file():
+            ap.error(f"--render: no results in {args.out}")
         args.out.with_suffix(".md").write_text(markdown(json.loads(args.out.read_text())) + "\n")
         return
+    if any("=" not in kv for kv in args.env):
+        ap.error(f"--env takes KEY=VALUE, got {[kv for kv in args.env if '=' not in kv]}")
     env = dict(kv.split("=", 1) for kv in args.env)
+    try:
+        seeds = parse_seeds(args.seeds)
+        code = quickstart(args.readme, 0)
+    except (ValueError, OSError, AttributeError) as err:  # AttributeError: no python block
+        ap.error(f"--seeds {args.seeds!r} / --readme {args.readme}: {err}")
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
-    code = quickstart(args.readme, 0)
     mine = results.setdefault(args.label, {"env": env, "code": code, "runs": {}})
     if mine["env"] != env or mine["code"] != code:
         sys.exit(f"label {args.label!r} was measured with another quickstart or env; use another --label")
-    for seed in parse_seeds(args.seeds):
+    for seed in seeds:
         if str(seed) in mine["runs"]:
             continue
         load = os.getloadavg()[0]
