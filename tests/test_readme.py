@@ -35,8 +35,7 @@ def test_quickstart_rediscovers_oja_for_most_seeds(quickstart_seeds):
 
 
 def test_quickstart_is_short_and_seeded(quickstart_seeds):
-    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
-    assert len(code.strip().splitlines()) <= 18
+    assert len(quickstart_seeds.code_block(README).strip().splitlines()) <= 18
     assert "seed = 3" in quickstart_seeds.quickstart(README, 3)
 
 
