@@ -23,12 +23,13 @@ demo: $(STAMP)
 RAY_PORT ?= 6391
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports --no-cache
 	d=$$(mktemp -d) && trap '$(BIN)/ray stop --force > /dev/null 2>&1; rm -rf "$$d"' EXIT && \
 	$(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > "$$d/token" && \
 	export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="$$d/token" && \
 	$(BIN)/ray start --head --node-ip-address 127.0.0.1 --port $(RAY_PORT) --num-cpus 2 \
 	  --include-dashboard false --disable-usage-stats > /dev/null && \
-	PLASTIX_TEST_RAY_ADDRESS=127.0.0.1:$(RAY_PORT) $(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	PLASTIX_TEST_RAY_ADDRESS=127.0.0.1:$(RAY_PORT) $(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=25
 
 ## Rerun the tests whose outcome rounding could move (marker `rounding`: what an outer loop found,
 ## asked of most of several seeds; the stored first generation of oja.toml; Vogels' rule's rate in

@@ -94,9 +94,8 @@ def plastix_child(train: float, score: float, popsize: int, datasets: int, repea
 
     from plastix import meta, networks, rules, tasks
 
-    total = train + score
     task = tasks.target_rate(train_time=train, score_time=score, window=min(10.0, score))
-    net = networks.lif(record_bins=round(total))
+    net = networks.lif()
     rule = {"inh": rules.spike_trace()}
     out = {}
     # (a) one protocol, Vogels' rule.

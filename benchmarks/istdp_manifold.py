@@ -36,7 +36,7 @@ import numpy as np
 
 from plastix import experiment, rules
 from plastix.experiment import _rundir as rd
-from plastix.experiment._runner import HELDOUT, _key
+from plastix.experiment._seeds import HELDOUT, stream
 from plastix.experiment.families.spiking import balance, record
 
 TOLERANCE = 0.5  # Hz: a start "reaches" the target when its held-out mean is within it
@@ -60,7 +60,7 @@ class Protocol:
     def balance(self, theta, seed: int, episodes: int) -> dict:
         """corr(wE, wI) and weight fluctuation on the first ``episodes`` held-out datasets of ``seed``."""
         t = self.cfg.task
-        keys = jax.random.split(_key(self.cfg.model_copy(update={"seed": seed}), HELDOUT), t.heldout_episodes)
+        keys = jax.random.split(stream(seed, HELDOUT), t.heldout_episodes)
         out = []
         for k in keys[:episodes]:
             k_ep, k_run = jax.random.split(k)
@@ -93,7 +93,7 @@ class Protocol:
         return self._vogels[seed, episodes]
 
     def heldout_rates(self, theta, seed: int) -> tuple[np.ndarray, float]:
-        key = _key(self.cfg.model_copy(update={"seed": seed}), HELDOUT)
+        key = stream(seed, HELDOUT)
         _, m = self.heldout(theta, key)
         return np.asarray(m["episodes"]["rate"], np.float64), float(m["task_loss"])
 
@@ -118,7 +118,7 @@ def analyse_run(run: Path, protocols: dict, episodes: int) -> dict:
     if key not in protocols:
         protocols[key] = Protocol(cfg)
     proto = protocols[key]
-    rule = cfg.rules["inh"].rule()
+    rule = cfg.rules["inh"].rule(cfg.network.projections()["inh"])
     theta = {"inh": rules.project(rule, np.asarray(summary["theta"]["inh"], np.float32))}
     rates = np.asarray(summary["heldout_rates"])
     traj = _trajectory(run, rule)

@@ -1,8 +1,11 @@
-"""Contracts that every registered family (its rules, network and task) and every optimiser meets.
+"""Contracts that every combination of registered components, every optimiser and every family meets.
 
-Parametrised over the registries (evosax style): a new family, rule, network,
-task or optimiser is checked here without new test code. Each family's
-``tiny`` config supplies small instances.
+Parametrised over the registries (evosax style): a new rule, network, task,
+optimiser or family is checked here without new test code. The combination
+matrix is every rule x network x task triple: those whose contracts fit
+(:func:`plastix.experiment.components.rule_misfit`, ``task_misfit``) build
+from the components' ``tiny`` sections and run, the others are refused in
+one line. Each family's ``tiny`` config supplies the optimiser and report tests.
 """
 
 import copy
@@ -15,10 +18,56 @@ import numpy as np
 import pytest
 
 from plastix import experiment, tasks
-from plastix.experiment import _runner
+from plastix import rules as experiment_rules
+from plastix.experiment import _runner, components
 
 FAMILIES = sorted(experiment.registry())
 OPTIMIZERS = sorted(experiment.OPTIMIZERS)
+
+
+def _misfit(rule: str, network: str, task: str) -> str | None:
+    """Why the triple cannot run (the message validation gives), or ``None``."""
+    net_cls, task_cls = components.get("network", network), components.get("task", task)
+    why = components.task_misfit(task_cls, net_cls)
+    if why:
+        return f"task.kind: {why}"
+    net, rc = net_cls(**net_cls.tiny), components.get("rule", rule)(**components.get("rule", rule).tiny)
+    for p in sorted(net.projections()):
+        why = components.rule_misfit(rc, net, p)
+        if why:
+            return f"rules.{p}: {why}"
+    return None
+
+
+TRIPLES = [
+    (r, n, t)
+    for n in sorted(components.components("network"))
+    for t in sorted(components.components("task"))
+    for r in sorted(components.components("rule"))
+]
+COMPATIBLE = [x for x in TRIPLES if _misfit(*x) is None]
+INCOMPATIBLE = [x for x in TRIPLES if _misfit(*x) is not None]
+
+
+def _triple_config(rule: str, network: str, task: str, *overrides: str):
+    """The config of a triple from its components' ``tiny`` sections."""
+    net_cls = components.get("network", network)
+    rule_cls = components.get("rule", rule)
+    raw = {
+        "name": f"{rule}-{network}-{task}",
+        "network": {"kind": network, **copy.deepcopy(net_cls.tiny)},
+        "task": {"kind": task, **copy.deepcopy(components.get("task", task).tiny)},
+        "rules": {
+            p: {"kind": rule, **copy.deepcopy(rule_cls.tiny)} for p in net_cls(**net_cls.tiny).projections()
+        },
+        "meta": {"generations": 2, "popsize": 4, "unstable_loss": 300.0},
+    }
+    return experiment.validate(experiment.apply_overrides(raw, list(overrides)))
+
+
+def _ids(triple):
+    return "-".join(triple)
+
 
 _compiles = {"on": False, "n": 0}
 
@@ -36,9 +85,36 @@ def _config(family: str, *overrides: str):
     return experiment.validate(experiment.apply_overrides(raw, list(overrides)))
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
+@pytest.fixture(scope="module", params=COMPATIBLE, ids=_ids)
 def exp(request):
-    return experiment.build(_config(request.param))
+    return experiment.build(_triple_config(*request.param))
+
+
+def test_the_matrix_covers_every_registered_component():
+    """Every rule, network and task runs in at least one triple; the shipped ones give 11 of 80."""
+    for role, i in (("rule", 0), ("network", 1), ("task", 2)):
+        assert {x[i] for x in COMPATIBLE} == set(components.components(role)), role
+    assert len(TRIPLES) == len(COMPATIBLE) + len(INCOMPATIBLE)
+
+
+@pytest.mark.parametrize("triple", INCOMPATIBLE, ids=_ids)
+def test_an_incompatible_triple_is_one_line(triple):
+    with pytest.raises(experiment.UserError) as err:
+        _triple_config(*triple)
+    msg = str(err.value)
+    assert msg == f"config error: {_misfit(*triple)}" and "\n" not in msg
+
+
+@pytest.mark.parametrize("triple", COMPATIBLE, ids=_ids)
+def test_a_compatible_triple_runs_and_reports(triple, tmp_path):
+    """One generation through the runner and its family's reports: summary, figures, final arrays."""
+    cfg = _triple_config(*triple, "meta.generations=1")
+    summary = _runner.run(cfg, tmp_path / "run")
+    assert np.isfinite(summary["loss"]) and summary["rule"]
+    assert all(isinstance(line, str) for line in cfg.spec.summary_lines(summary))
+    assert "loss.png" in {p.name for p in (tmp_path / "run" / "figures").iterdir()}
+    final = np.load(tmp_path / "run" / "final.npz")
+    assert all(any(k.startswith(f"theta_{p}") for k in final) for p in cfg.rules)
 
 
 def _close(a, b):
@@ -79,13 +155,19 @@ def test_rule_contract(exp):
     _, _, local = exp.network.step(state, x)
     for i, (p, rule) in enumerate(sorted(exp.rules.items())):
         theta = rule.init_theta(jax.random.PRNGKey(i))
-        # [size] for a shared rule; per-synapse rules: leaves [post, pre, size] (or [size], a mean).
-        assert rule.size == len(rule.names)
-        assert all(t.shape[-1] == rule.size and t.dtype == jnp.float32 for t in jax.tree.leaves(theta))
-        if rule.synapses is None:
-            assert theta.shape == (rule.size,)
-        else:
-            assert rule.synapses(theta).shape == (*state.w[p].shape, rule.size)
+        assert all(t.dtype == jnp.float32 for t in jax.tree.leaves(theta))
+        # A rule describes its theta in a few named numbers (metrics.csv) and in words.
+        assert list(experiment_rules.summarise(rule, theta)) == [
+            n for name in rule.names for n in (name, f"{name}_sd")[: 1 + (rule.synapses is not None)]
+        ]
+        assert isinstance(experiment_rules.describe(rule, theta), str)
+        if rule.summary is None:
+            # [size] for a shared rule; per-synapse rules: leaves [post, pre, size] (or [size], a mean).
+            assert all(t.shape[-1] == rule.size for t in jax.tree.leaves(theta))
+            if rule.synapses is None:
+                assert theta.shape == (rule.size,)
+            else:
+                assert rule.synapses(theta).shape == (*state.w[p].shape, rule.size)
         rs = rule.init_state(state.w[p])
         dw, rs2 = rule.update(theta, local[p], rs)
         assert jax.tree.structure(dw) == jax.tree.structure(state.w[p])
@@ -109,8 +191,15 @@ def test_task_contract(exp):
     key = jax.random.PRNGKey(1)
     episode = exp.task.sample(key)
     assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(episode))
-    final = tasks.unroll(exp.rules, exp.network, exp.task, exp.theta0, episode, key)
-    loss, metrics = exp.task.loss(final, episode)
+    records = None
+    if exp.task.record is None:
+        final = tasks.unroll(exp.rules, exp.network, exp.task, exp.theta0, episode, key)
+    else:  # what the task reads of the trajectory
+        final, records = tasks.unroll(
+            exp.rules, exp.network, exp.task, exp.theta0, episode, key, record=exp.task.record
+        )
+        assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(records))
+    loss, metrics = exp.task.loss(final, records, episode)
     assert loss.shape == () and bool(jnp.isfinite(loss))
     assert all(jnp.shape(v) == () for v in metrics.values())
 

@@ -8,6 +8,7 @@ import os
 import shlex
 import sys
 import time
+import warnings
 from pathlib import Path
 
 # pycma's per-generation eigendecomposition is tiny; a multi-threaded BLAS only
@@ -175,7 +176,7 @@ def _run(args) -> int:
 
     cfg = _load(args)
     placement = _placement_of(args)
-    cfg.spec.ready(cfg)  # before the progress bar: e.g. missing data files, in one line
+    cfg.task.ready(cfg)  # before the progress bar: e.g. missing data files, in one line
     out = args.out or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     bar, update = _progress(cfg.meta.generations, args.quiet)
     if bar:
@@ -188,10 +189,14 @@ def _run(args) -> int:
 
 
 def _check(args) -> int:
-    from plastix.experiment import dump_config
+    from plastix.experiment import UserError, dump_config, parts
 
     cfg = _load(args)
     family = cfg.spec
+    try:  # the builders' own checks (a time grid, a class pool); nothing is compiled or run
+        parts(cfg)
+    except ValueError as err:
+        raise UserError(f"config error: {err}") from None
     print(f"# {args.config}: valid; family {family.name!r} ({family.description})")
     print(dump_config(cfg), end="")
     return 0
@@ -266,25 +271,24 @@ def _show(args) -> int:
 
 
 def _list(args) -> int:
-    from plastix.experiment import OPTIMIZERS, config_dir, listing
+    from plastix.experiment import component_listing, config_dir, listing
 
     entries = listing()
-    print("families:")
+    print("families (recipes: which components pair, and how their runs report):")
     for f in entries:
-        print(f"  {f['name']:<10} {f['description']}")
-        print(f"  {'':<10} network {f['network']}, task {f['task']}, rules {', '.join(f['rules'])}")
-        refs, configs = ", ".join(f["references"]) or "-", ", ".join(f["configs"]) or "-"
-        print(f"  {'':<10} references: {refs}; configs: {configs}")
-
-    def union(key):
-        return ", ".join(sorted({x for f in entries for x in f[key]}))
-
-    print(f"configs:    {union('configs')}   ({config_dir()})")
-    print(f"rules:      {union('rules')}")
-    print(f"references: {union('references')}")
-    print("networks:   " + ", ".join(sorted({f["network"] for f in entries})))
-    print("tasks:      " + ", ".join(sorted({f["task"] for f in entries})))
-    print("optimizers: " + ", ".join(sorted(OPTIMIZERS)))
+        print(f"  {f['name']:<12} {f['description']}")
+        print(
+            f"  {'':<12} network {' | '.join(f['networks'])}; task {' | '.join(f['tasks'])}; rule {f['rule']}"
+        )
+        print(f"  {'':<12} configs: {', '.join(f['configs']) or '-'}")
+    contract = {"network": "gives", "task": "requires", "rule": "references"}
+    for role, rows in component_listing().items():
+        print(f"{role}s:" if role != "optimizer" else "optimizers ([meta] optimizer = ...):")
+        for row in rows:
+            key = contract.get(role)
+            extra = f" ({key}: {', '.join(row[key])})" if key and row.get(key) else ""
+            print(f"  {row['kind']:<18} {row['description']}{extra}")
+    print(f"configs:    {', '.join(sorted({c for f in entries for c in f['configs']}))}   ({config_dir()})")
     return 0
 
 
@@ -461,9 +465,23 @@ def _show_sweep(args) -> int:
     return 0
 
 
+def _show_config_warning(message, category, filename, lineno, file=None, line=None):
+    """A :class:`plastix.experiment.ConfigWarning` as one line on stderr; others as Python shows them."""
+    from plastix.experiment import ConfigWarning
+
+    if issubclass(category, ConfigWarning):
+        sys.stderr.write(f"plastix: warning: {message}\n")
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+_SHOW_WARNING = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     from plastix.experiment import Interrupted, UserError
 
+    warnings.showwarning = _show_config_warning
     args = _parser().parse_args(argv)
     verbs = {
         "run": _run,

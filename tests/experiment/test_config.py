@@ -1,3 +1,5 @@
+import tomllib
+
 import pytest
 
 from plastix import experiment
@@ -62,33 +64,53 @@ def test_reference_init_needs_a_reference(tiny_config, tmp_path):
 @pytest.mark.parametrize(
     "override,needle",
     [
-        ("family=spiking", "network.kind: family 'spiking' needs network 'lif'; got 'linear'"),
+        ("family=spiking", "network.kind: family 'spiking' runs network 'lif'; got 'linear'"),
         (
             "family=nope",
             "family: unknown family 'nope'; allowed: ['feedback', 'gd_approx', 'pca', 'spiking']",
         ),
-        ("network.kind=lif", "task.kind: network 'lif' belongs to family 'spiking', which needs task"),
+        (
+            "network.kind=lif",
+            "task.kind: task 'pca' needs 'linear_map', which network 'lif' does not give "
+            "(it gives: spikes, afferent_groups)",
+        ),
         (
             "network.kind=rnn",
             "network.kind: unknown network 'rnn'; allowed: ['clamped', 'lif', 'linear', 'mlp']",
         ),
         (
             "task.kind=target_rate",
-            "task.kind: network 'linear' belongs to family 'pca', which needs task 'pca'",
+            "task.kind: task 'target_rate' needs 'spikes', which network 'linear' does not give "
+            "(it gives: rates, linear_map)",
         ),
-        (
-            "rules.ff.kind=spike_trace",
-            "rules.ff.kind: network 'linear' belongs to family 'pca', which needs rule",
-        ),
+        ("rules.ff.kind=nope", "rules.ff.kind: unknown rule 'nope'; allowed: ["),
     ],
 )
-def test_kinds_of_another_family_are_refused_in_one_format(override, needle):
+def test_components_that_do_not_fit_are_refused_in_one_line(override, needle):
     from pathlib import Path
 
     oja = Path(__file__).resolve().parents[2] / "configs" / "oja.toml"  # every section names its kind
     with pytest.raises(UserError) as err:
         experiment.load(oja, [override])
     assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "rule,needle",
+    [
+        ("spike_trace", "rule 'spike_trace' needs 'dt', which network 'linear' does not give"),
+        ("term_library", "rule 'term_library' needs 'error', which network 'linear' does not give"),
+    ],
+)
+def test_a_rule_whose_needs_the_network_does_not_give_is_refused(tiny_config, rule, needle):
+    """The rule's contract against the projection's: one line naming the signal and what there is."""
+    raw = experiment.apply_overrides(tomllib.loads(tiny_config.read_text()), [])
+    raw["rules"] = {"ff": {"kind": rule}}
+    with pytest.raises(UserError) as err:
+        experiment.validate(raw)
+    msg = str(err.value)
+    assert msg.startswith("config error: rules.ff: " + needle) and "for projection 'ff'" in msg
+    assert msg.endswith("(it gives: pre, post, w)") and "\n" not in msg
 
 
 def test_the_family_is_resolved_and_written(tiny_config):

@@ -1,9 +1,11 @@
-"""A family registered from outside plastix runs through the whole CLI, with no change under src/.
+"""Components and a family registered from outside plastix run through the whole CLI, with no
+change under src/, and combine with the shipped components.
 
-The toy family: a 2-input linear neuron ``y = w . x``, a task whose loss is
-the distance of ``w`` to the unit vector along the inputs' principal axis,
-and a 4-coefficient rule ``dw = a x y + b y^2 w + c x + d w`` (Oja's rule is
-``a = 1, b = -1``). Everything below is what a user writes in their own module.
+The toy components: a 2-input linear neuron ``y = w . x`` (a network), a task
+whose loss is the distance of ``w`` to the unit vector along the inputs'
+principal axis, and a 4-coefficient rule ``dw = a x y + b y^2 w + c x + d w``
+(Oja's rule is ``a = 1, b = -1``); the toy family pairs them. Everything below
+is what a user writes in their own module.
 """
 
 import json
@@ -17,7 +19,7 @@ import pytest
 from pydantic import Field
 
 from plastix import cli, experiment, networks, rules, tasks
-from plastix.experiment import Family, Parts, RuleSection, Section, TaskSection
+from plastix.experiment import Family, NetworkSection, Projection, RuleSection, TaskSection, components
 
 
 def toy_network(eta: float) -> networks.Network:
@@ -46,7 +48,7 @@ def toy_task(steps: int) -> tasks.Task:
         k1, k2 = jax.random.split(key)
         return 2.0 * jax.random.normal(k1) * episode["axis"] + 0.3 * jax.random.normal(k2, (2,))
 
-    def loss(state, episode):
+    def loss(state, records, episode):
         w = state.w["w"][0]
         s = jnp.sign(w @ episode["axis"] + 1e-12)
         return jnp.linalg.norm(w - s * episode["axis"]), {"w_norm": jnp.linalg.norm(w)}
@@ -59,9 +61,10 @@ NAMES = ("xy", "yyw", "x", "w")
 
 def toy_rule() -> rules.Rule:
     def update(theta, local, state):
-        x, y, w = local["pre"], local["post"], local["w"]
-        terms = jnp.stack([jnp.outer(y, x), (y**2)[:, None] * w, jnp.broadcast_to(x, w.shape), w])
-        return jnp.tensordot(theta, terms, 1), state
+        # Signals carry a leading batch axis, or none for one sample a step: averaged over it.
+        x, y, w = jnp.atleast_2d(local["pre"]), jnp.atleast_2d(local["post"]), local["w"]
+        xy, yy, xm = y.T @ x / len(x), jnp.mean(y**2, 0)[:, None] * w, jnp.broadcast_to(x.mean(0), w.shape)
+        return jnp.tensordot(theta, jnp.stack([xy, yy, xm, w]), 1), state
 
     return rules.Rule(
         init_theta=lambda key: 0.1 * jax.random.normal(key, (4,)),
@@ -73,29 +76,47 @@ def toy_rule() -> rules.Rule:
     )
 
 
-class ToyNetworkConfig(Section):
+class ToyNetworkConfig(NetworkSection):
+    description = "a 2-input linear neuron"
+    gives = ("toy_readout",)
     kind: Literal["toy_linear"] = "toy_linear"
     eta: float = Field(0.05, gt=0)
 
+    def projections(self):
+        return {"w": Projection(("pre", "post", "w"), (1, 2))}
+
+    def network(self, **options):
+        return toy_network(self.eta)
+
 
 class ToyTaskConfig(TaskSection):
+    description = "the distance of w to the inputs' principal axis"
+    requires = ("toy_readout",)
     kind: Literal["toy_axis"] = "toy_axis"
     steps: int = Field(60, ge=1)
     episodes: int = 4
     heldout_episodes: int = 4
 
+    def tasks(self, cfg):
+        return toy_task(self.steps), None
+
 
 class ToyRuleConfig(RuleSection):
+    description = "four terms, Oja's two among them"
     references = ("toy_oja",)
     kind: Literal["toy4"] = "toy4"
 
-    def rule(self):
+    def needs(self):
+        return ("pre", "post", "w")
+
+    def rule(self, projection):
         return toy_rule()
 
 
 def _text(exp, theta):
     return {
-        p: "dw = " + " + ".join(f"{c:.3g} {n}" for c, n in zip(np.asarray(theta[p]), NAMES, strict=True))
+        p: "dw = "
+        + " + ".join(f"{c:.3g} {n}" for c, n in zip(np.asarray(theta[p]), exp.rules[p].names, strict=True))
         for p in theta
     }
 
@@ -121,10 +142,9 @@ def _figures(exp, history, arrays):
 TOY = Family(
     name="toy",
     description="a 2-input neuron finds its inputs' principal axis",
-    network=ToyNetworkConfig,
-    task=ToyTaskConfig,
-    rules=(ToyRuleConfig,),
-    build=lambda cfg: Parts(toy_network(cfg.network.eta), toy_task(cfg.task.steps), {"w": toy_rule()}),
+    networks=("toy_linear",),
+    tasks=("toy_axis",),
+    rule="toy4",
     rules_text=_text,
     example=_example,
     figures=_figures,
@@ -151,11 +171,15 @@ sigma0 = 0.3
 @pytest.fixture
 def toy(monkeypatch, tmp_path):
     monkeypatch.setitem(rules.REFERENCES, "toy_oja", lambda rule: jnp.array([1.0, -1.0, 0.0, 0.0]))
+    for section in (ToyNetworkConfig, ToyTaskConfig, ToyRuleConfig):
+        components.register(section)
     experiment.register(TOY)
     path = tmp_path / "toy.toml"
     path.write_text(TOY_TOML)
     yield path
     experiment.unregister("toy")
+    for role, kind in (("network", "toy_linear"), ("task", "toy_axis"), ("rule", "toy4")):
+        components.unregister(role, kind)
 
 
 def test_a_family_from_outside_runs_through_run_show_resume_and_plot(toy, tmp_path, capsys):
@@ -196,18 +220,48 @@ def test_a_family_from_outside_runs_through_run_show_resume_and_plot(toy, tmp_pa
     assert set(np.load(out / "final.npz")) == {"w", "axis", "theta_w"}
 
 
-def test_a_plugin_family_is_listed_and_its_kinds_are_checked(toy, tmp_path, capsys):
+def test_plugin_components_are_listed_and_checked_by_their_contracts(toy, tmp_path, capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert "toy" in out and "toy_linear" in out and "toy_axis" in out and "toy4" in out
-    # One error format for every family: the network's kind names the family.
+    # The shipped pca task needs what the toy network does not give: one line, its reason.
     assert cli.main(["check", str(toy), "--set", "task.kind=pca"]) == 2
     err = capsys.readouterr().err
-    assert "network 'toy_linear' belongs to family 'toy', which needs task 'toy_axis'; got 'pca'" in err
-    assert cli.main(["check", str(toy), "--set", "rules.w.kind=polynomial"]) == 2
-    assert "rules.w.kind: network 'toy_linear' belongs to family 'toy'" in capsys.readouterr().err
+    assert (
+        "task 'pca' needs 'linear_map', which network 'toy_linear' does not give (it gives: toy_readout)"
+        in err
+    )
+    assert err.count("\n") == 1
+    # A shipped rule that needs only what the toy network gives runs on it...
+    assert (
+        cli.main(
+            ["run", str(toy), "--set", "rules.w.kind=polynomial", "--out", str(tmp_path / "p"), "--quiet"]
+        )
+        == 0
+    )
+    assert "learned rule" in capsys.readouterr().out
+    # ... and one that needs more is refused by its contract.
+    assert cli.main(["check", str(toy), "--set", "rules.w.kind=spike_trace"]) == 2
+    err = capsys.readouterr().err
+    assert "rules.w: rule 'spike_trace' needs 'dt', which network 'toy_linear' does not give" in err
     assert cli.main(["check", str(toy), "--set", "rules.x.kind=toy4"]) == 2
     err = capsys.readouterr().err
     assert "plastic projections ['w'] of network 'toy_linear'" in err and err.count("\n") == 1
-    with pytest.raises(ValueError, match="already belongs to family 'toy'"):
-        experiment.register(TOY._replace(name="toy2"))
+    with pytest.raises(ValueError, match="already registered"):
+        experiment.register(TOY)
+    with pytest.raises(ValueError, match="network 'nope' is no registered component"):
+        experiment.register(TOY._replace(name="toy2", networks=("nope",)))
+
+
+def test_the_toy_rule_runs_on_a_shipped_network(toy, tmp_path):
+    """The plugin rule on the shipped linear network and pca task: contracts, not families, decide."""
+    raw = {
+        "network": {"kind": "linear", "n_in": 3, "n_out": 1},
+        "task": {"kind": "pca", "steps": 10, "batch": 20, "episodes": 2, "heldout_episodes": 2},
+        "rules": {"ff": {"kind": "toy4"}},
+        "meta": {"generations": 2, "popsize": 4},
+    }
+    cfg = experiment.validate(raw)
+    assert cfg.family == "pca" and cfg.rules["ff"].kind == "toy4"
+    summary = experiment.run(cfg, tmp_path / "run")
+    assert np.isfinite(summary["heldout_loss"]) and len(summary["heldout_pc_angles"]) == 1

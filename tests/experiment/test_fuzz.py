@@ -43,7 +43,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plastix import cli
-from plastix.experiment import Config, dump_config, shipped_configs, validate
+from plastix.experiment import Config, components, dump_config, shipped_configs, validate
 from plastix.experiment._family import registry
 
 # One worker runs the module, so that the last test reports every case.
@@ -178,11 +178,7 @@ def _bases() -> list[tuple[str, dict]]:
 
 
 BASES = _bases()
-KINDS = sorted(
-    {f.network.model_fields["kind"].default for f in registry().values()}
-    | {f.task.model_fields["kind"].default for f in registry().values()}
-    | {r.model_fields["kind"].default for f in registry().values() for r in f.rules}
-)
+KINDS = sorted({k for role in components.ROLES for k in components.components(role)})
 #: keys that size arrays or loops, where huge, zero and negative values are tried most.
 SIZES = {
     "n_in", "n_out", "sizes", "n_exc", "n_inh", "n_groups", "steps", "batch", "samples", "test_samples",

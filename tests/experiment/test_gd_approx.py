@@ -116,7 +116,7 @@ def test_mean_deviation_with_penalty_trajectory_objective_and_evosax(tmp_path, c
         (["rules.l1.parametrisation=lowrank"], "rules.l1.parametrisation"),
         (["meta.optimizer=cma_es", "network.sizes=[64, 20]"], "CMA_diagonal = true"),
         (["meta.optimizer=evosax", "meta.popsize=5"], "popsize must be even"),
-        (["meta.optimizer=evosax", "meta.es_strategy=Nope"], "unknown evosax strategy 'Nope'"),
+        (["meta.optimizer=evosax", "meta.strategy=Nope"], "unknown evosax strategy 'Nope'"),
     ],
 )
 def test_config_errors_are_one_line(overrides, message, capsys):

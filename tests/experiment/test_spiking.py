@@ -136,13 +136,15 @@ def test_spiking_resume_repeats_the_uninterrupted_run(spiking_config, tmp_path):
         ("rules.inh.init=zero", "init = 'zero'"),
         ("meta.unstable_loss=100", "silent neuron"),
         ("meta.optimizer=adam", "meta.optimizer"),
-        ("meta.fd_epsilon=-1", "meta.fd_epsilon"),
+        ("meta.sigma0=-1", "meta.sigma0"),
         ("meta.prune=[0.1]", "meta.prune thresholds only polynomial or term_library rules; rules.inh is"),
     ],
 )
 def test_bad_spiking_values_name_the_field(spiking_config, override, needle):
+    """Refused by validation, or by the builders' own checks (a time grid) when the experiment is
+    built (``plastix check`` and ``run`` build it before any run directory is made)."""
     with pytest.raises(UserError) as err:
-        experiment.load(spiking_config, [override])
+        experiment.build(experiment.load(spiking_config, [override]))
     assert needle in str(err.value) and "\n" not in str(err.value)
 
 
@@ -160,7 +162,7 @@ def test_lif_without_plastic_rules_or_with_a_linear_task_is_refused(spiking_conf
 
 def test_finite_difference_builds_and_steps(spiking_config):
     cfg = experiment.load(
-        spiking_config, ["meta.optimizer=finite_difference", "meta.fd_epsilon=0.1", "meta.learning_rate=0.05"]
+        spiking_config, ["meta.optimizer=finite_difference", "meta.epsilon=0.1", "meta.learning_rate=0.05"]
     )
     exp = experiment.build(cfg)
     opt = exp.optimizer
@@ -178,7 +180,7 @@ def test_finite_difference_builds_and_steps(spiking_config):
 def test_sign_constraint_holds_in_every_generation_and_the_summary(spiking_config, tmp_path, optimizer):
     out = tmp_path / optimizer
     sets = ["rules.inh.signs=true", "rules.inh.increment_max=0.004", "rules.inh.l1=1.0"]
-    sets += [f"meta.optimizer={optimizer}", "meta.learning_rate=2.0", "meta.fd_epsilon=0.5"]
+    sets += [f"meta.optimizer={optimizer}", "meta.learning_rate=2.0", "meta.epsilon=0.5"]
     args = ["run", str(spiking_config), "--out", str(out), "--quiet"]
     assert cli.main(args + [x for kv in sets for x in ("--set", kv)]) == 0
     bound = 0.004 * (1 + 1e-6)  # float32

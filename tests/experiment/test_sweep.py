@@ -104,7 +104,7 @@ def test_a_run_directory_per_seed_and_the_aggregate_of_their_summaries(local):
         summaries.append(json.loads((run / "summary.json").read_text()))
     agg = json.loads((local / "sweep.json").read_text())
     assert agg["seeds"] == SEEDS
-    assert list(agg["metrics"]) == ["loss", "heldout_loss", "angle_oja"]
+    assert list(agg["metrics"]) == ["loss", "heldout_loss", "angle_oja", "pc_angle_0", "dw_corr_oja"]
     want = {
         "loss": [s["loss"] for s in summaries],
         "heldout_loss": [s["heldout_loss"] for s in summaries],

@@ -17,7 +17,7 @@ def _task(hidden=0, fixed=None, samples=S, noise=0.0, sizes=(D, K)):
 
 
 def _weights_per_step(rule_set, net, task, theta, episode, key):
-    rec = tasks.Recorder(lambda s: None, lambda c, s, x, new: (None, new.w))
+    rec = tasks.Recorder(lambda s: None, lambda c, s, x, new, out: (None, new.w))
     return tasks.unroll(rule_set, net, task, theta, episode, key, record=rec)
 
 
@@ -100,20 +100,29 @@ def test_hidden_layer_target_phase():
     np.testing.assert_allclose(np.asarray(local_fb["l1"]["post"]), np.asarray(expect), rtol=1e-4, atol=1e-5)
 
 
-def test_shadow_trajectory_distance():
+def test_gradient_twin_records_the_distance_to_gradient_descent():
+    """The task's twin (plastix.tasks.gradient_twin) is gradient descent beside the network: zero
+    distance when the rule is gradient descent at the twin's step, and its weights are that run's."""
     lr = 0.05
     task = _task()
     key = jax.random.PRNGKey(4)
     episode = task.sample(jax.random.fold_in(key, 1))  # another key than the network's initial weights
     gd = {"l1": rules.polynomial(order=1, variables=("pre", "error"))}
-    net = networks.clamped([D, K], eta=1.0, shadow_lr=lr)
-    same = tasks.unroll(gd, net, task, {"l1": jnp.array([0.0, 0.0, 0.0, lr])}, episode, key)
-    assert float(same.aux["distance"]) < 1e-10  # the rule is gradient descent at the shadow's step
-    other = tasks.unroll(gd, net, task, {"l1": jnp.array([0.0, 0.0, 0.0, 2 * lr])}, episode, key)
-    assert float(other.aux["distance"]) > 1e-4
-    np.testing.assert_allclose(
-        np.asarray(other.aux["shadow"]["l1"]), np.asarray(same.w["l1"]), rtol=1e-5, atol=1e-6
+    net = networks.clamped([D, K], eta=1.0)
+    twin = tasks.gradient_twin([D, K], lr)
+    same, d_same = tasks.unroll(
+        gd, net, task, {"l1": jnp.array([0.0, 0.0, 0.0, lr])}, episode, key, record=twin
     )
+    assert float(d_same) < 1e-10  # the rule is gradient descent at the twin's step
+    keep = twin._replace(finish=lambda carry, outs: carry[0])  # the twin's own weights
+    other, shadow = tasks.unroll(
+        gd, net, task, {"l1": jnp.array([0.0, 0.0, 0.0, 2 * lr])}, episode, key, record=keep
+    )
+    d_other = tasks.unroll(
+        gd, net, task, {"l1": jnp.array([0.0, 0.0, 0.0, 2 * lr])}, episode, key, record=twin
+    )[1]
+    assert float(d_other) > 1e-4
+    np.testing.assert_allclose(np.asarray(shadow["l1"]), np.asarray(same.w["l1"]), rtol=1e-5, atol=1e-6)
 
 
 def test_bad_sizes():

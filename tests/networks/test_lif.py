@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from plastix import networks
+from plastix import networks, tasks
 
 
 def _run(net, xs, w_inh=None, key=0):
@@ -20,10 +20,10 @@ def _run(net, xs, w_inh=None, key=0):
 
 
 def test_init_step_shapes_dtypes_and_locals():
-    net = networks.lif(record_bins=3)
+    net = networks.lif()
     state = net.init(jax.random.PRNGKey(0))
     assert state.w["inh"].shape == (1, 200) and state.w["inh"].dtype == jnp.float32
-    assert state.aux["w_exc"].shape == (800,) and state.aux["counts"].shape == (3,)
+    assert state.aux["w_exc"].shape == (800,)
     x = jnp.zeros(1000).at[jnp.array([3, 850])].set(1.0)
     new, out, local = net.step(state, x)
     assert out.shape == (1,) and set(local) == {"inh"}
@@ -111,13 +111,23 @@ def test_apply_bounds_weights_and_flags_instability():
     assert bool(net.unstable(nan)) and np.all(np.isfinite(nan.w["inh"]))
 
 
-def test_counts_spikes_per_bin():
-    net = networks.lif(n_exc=8, n_inh=8, tau_exc=1e9, dt=1e-4, record_bins=2, bin_size=0.01)
-    x = jnp.zeros((300, 16)).at[0, :8].set(50.0)  # 3 bins of 10 ms; the third is not recorded
-    state, (_, s) = _run(net, x)
+def test_the_task_recorder_counts_spikes_per_bin():
+    """plastix.tasks.spike_counts bins the neuron's output: 2 bins of 100 steps; the third unrecorded."""
+    net = networks.lif(n_exc=8, n_inh=8, tau_exc=1e9, dt=1e-4)
+    x = jnp.zeros((300, 16)).at[0, :8].set(50.0)
+    rec = tasks.spike_counts(2, 100)
+    state = net.init(jax.random.PRNGKey(0))
+
+    def body(carry, x):
+        state, c = carry
+        new, s, _ = net.step(state, x)
+        c, _ = rec.step(c, state, x, new, s)
+        return (new, c), s[0]
+
+    (state, c), s = jax.lax.scan(body, (state, rec.init(state)), x)
     s = np.asarray(s)
-    np.testing.assert_array_equal(state.aux["counts"], [s[:100].sum(), s[100:200].sum()])
-    assert float(state.aux["n_spikes"]) == s.sum()
+    np.testing.assert_array_equal(rec.finish(c, None), [s[:100].sum(), s[100:200].sum()])
+    assert s[:100].sum() > 0 and float(state.aux["n_spikes"]) == s.sum()
 
 
 @pytest.mark.parametrize("kw", [{"n_exc": 801}, {"bin_size": 1.00005}, {"tau_x": 1.0}, {"dt": 0.0}])

@@ -46,13 +46,15 @@ def run_plastix(steps, aff, theta, key):
     task = tasks.target_rate(
         train_time=SECONDS - 1, score_time=1, window=1, spike_trains=(steps[None], aff[None])
     )
-    net = networks.lif(dt=DT, record_bins=SECONDS)
+    net = networks.lif(dt=DT)
     ep = task.sample(key)
-    final = jax.jit(
-        lambda th: tasks.unroll({"inh": rules.spike_trace()}, net, task, {"inh": th}, ep, key, chunk=1000)
+    final, counts = jax.jit(
+        lambda th: tasks.unroll(
+            {"inh": rules.spike_trace()}, net, task, {"inh": th}, ep, key, chunk=1000, record=task.record
+        )
     )(jnp.asarray(theta, jnp.asarray(0.0).dtype))
     w_exc = net.init(jax.random.split(key)[0]).aux["w_exc"]
-    return np.asarray(final.aux["counts"]), np.asarray(final.w["inh"][0]), np.asarray(w_exc)
+    return np.asarray(counts), np.asarray(final.w["inh"][0]), np.asarray(w_exc)
 
 
 def run_brian2(steps, aff, w_exc, theta, w_inh0=0.1, w_max=100.0):

@@ -60,7 +60,7 @@ def test_stream_query_sizes_and_the_loss():
     assert task.num_steps == 15 and ep["train_x"].shape == (15, D) and ep["query_x"].shape == (10, D)
     x = task.inputs(ep, 4, None)
     assert x["x"].shape == (D,) and x["label"].shape == ()
-    loss, m = task.loss(None, ep)  # uniform logits: log 5, chance-level argmax
+    loss, m = task.loss(None, None, ep)  # uniform logits: log 5, chance-level argmax
     np.testing.assert_allclose(loss, np.log(5.0), rtol=1e-6)
     assert 0 <= float(m["accuracy"]) <= 1
     # Distinct training and query images of a class within an episode.

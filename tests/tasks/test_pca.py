@@ -17,7 +17,7 @@ def _train(n_in, n_out, steps, theta_ff, theta_lat=None, seed=0):
     k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
     ep = task.sample(k1)
     final = jax.jit(lambda th: tasks.unroll(rs, net, task, th, ep, k2))(th)
-    return networks.effective_weights(final), ep["pcs"], task.loss(final, ep)[0]
+    return networks.effective_weights(final), ep["pcs"], task.loss(final, None, ep)[0]
 
 
 def test_random_rotation_is_orthogonal_and_spectrum_is_geometric():
@@ -80,7 +80,7 @@ def test_meta_loss_per_episode_metrics_are_the_episodes_behind_the_means():
     k_ep, k_run = jax.random.split(jax.random.split(key, 4)[3])
     episode = task.sample(k_ep)
     final = tasks.unroll(rs, net, task, theta, episode, k_run)
-    np.testing.assert_allclose(ep["loss"][3], task.loss(final, episode)[0], rtol=1e-5)
+    np.testing.assert_allclose(ep["loss"][3], task.loss(final, None, episode)[0], rtol=1e-5)
 
 
 def test_recorder_sees_every_step_and_leaves_the_final_state_unchanged():
@@ -89,7 +89,7 @@ def test_recorder_sees_every_step_and_leaves_the_final_state_unchanged():
     theta, key = {"ff": rules.oja()}, jax.random.PRNGKey(4)
     episode = task.sample(key)
 
-    def step(count, state, x, new):  # count steps; record |w| after each and the batch size
+    def step(count, state, x, new, out):  # count steps; record |w| after each and the batch size
         return count + 1, (jnp.linalg.norm(new.w["ff"]), x.shape[0])
 
     rec = tasks.Recorder(lambda state: 0, step)

@@ -86,9 +86,10 @@ def test_meta_loss_is_finite_for_random_coefficients_and_counts_unstable_ones():
     assert float(m["unstable"]) == 0.0 and float(loss) < 100.0
 
 
-def test_trajectory_objective_reads_the_shadow_distance():
-    net = networks.clamped([D, K], shadow_lr=0.05)
-    task = tasks.teacher(D, K, _predict(), samples=20, objective="trajectory")
+def test_trajectory_objective_reads_the_twin_distance():
+    net = networks.clamped([D, K])
+    twin = tasks.gradient_twin([D, K], 0.05)
+    task = tasks.teacher(D, K, _predict(), samples=20, objective="trajectory", twin=twin)
     gd = {"l1": rules.polynomial(order=1, variables=("pre", "error"))}
     f = tasks.meta_loss(gd, net, task, 3)
     same, m = f({"l1": jnp.array([0.0, 0.0, 0.0, 0.05])}, jax.random.PRNGKey(0))
@@ -97,3 +98,5 @@ def test_trajectory_objective_reads_the_shadow_distance():
     assert float(other) > 1e-4
     with pytest.raises(ValueError, match="objective"):
         tasks.supervised(task.sample, _predict(), 3, objective="angle")
+    with pytest.raises(ValueError, match="needs twin"):
+        tasks.supervised(task.sample, _predict(), 3, objective="trajectory")

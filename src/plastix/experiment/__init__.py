@@ -1,37 +1,39 @@
 """Configs, run directories, the generation loop, resume: the only layer with I/O.
 
-Everything here is generic; what differs between experiments is declared by
-a :class:`Family` (``plastix/experiment/families/``) and found through the
-registry (:func:`registry`, :func:`register`).
+Everything here is generic. What runs is built from registered components
+(:mod:`plastix.experiment.components`: rule, network and task sections);
+how a kind of experiment reports is a :class:`Family` recipe
+(``plastix/experiment/families/``), found through the registry
+(:func:`registry`, :func:`register`).
 """
 
+from plastix.experiment import (
+    components,
+    families,  # noqa: E402, F401  (the shipped families register last)
+)
 from plastix.experiment._backend import BACKENDS, Backend, Placement, open_backend
-from plastix.experiment._build import OPTIMIZERS, Experiment, build, thetas
+from plastix.experiment._build import OPTIMIZERS, Experiment, Parts, build, parts, thetas
 from plastix.experiment._config import (
     Config,
+    ConfigWarning,
     MetaConfig,
-    RuleSection,
-    Section,
-    TaskSection,
-    UserError,
     apply_overrides,
+    component_listing,
     config_dir,
+    config_model,
     dump_config,
-    kind_of,
+    listing,
     load,
     shipped_config,
     shipped_configs,
     validate,
 )
+from plastix.experiment._errors import UserError
 from plastix.experiment._export import brian2_script
 from plastix.experiment._family import (
     Family,
     History,
     Memory,
-    Parts,
-    config_model,
-    in_section,
-    listing,
     memory_estimate,
     register,
     registry,
@@ -41,6 +43,15 @@ from plastix.experiment._figures import write_figures
 from plastix.experiment._interrupt import Interrupted
 from plastix.experiment._runner import execute, resume, run
 from plastix.experiment._sweep import SweepFailed, parse_seeds, resume_sweep, sweep
+from plastix.experiment.components import (
+    NetworkSection,
+    Projection,
+    RuleSection,
+    Section,
+    TaskSection,
+    kind_of,
+)
+from plastix.experiment.components.networks import in_section
 
 __all__ = [
     "BACKENDS",
@@ -50,11 +61,14 @@ __all__ = [
     "open_backend",
     "parse_seeds",
     "Config",
+    "ConfigWarning",
     "Experiment",
     "Family",
     "History",
     "Interrupted",
     "Memory",
+    "NetworkSection",
+    "Projection",
     "MetaConfig",
     "Parts",
     "RuleSection",
@@ -65,6 +79,9 @@ __all__ = [
     "apply_overrides",
     "brian2_script",
     "build",
+    "component_listing",
+    "components",
+    "parts",
     "config_dir",
     "config_model",
     "dump_config",

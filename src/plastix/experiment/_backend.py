@@ -9,51 +9,15 @@ backend.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from collections.abc import Iterator
 
-from plastix import meta
+from plastix.experiment import _ray
 from plastix.experiment._build import Experiment, local_devices
-from plastix.experiment._config import Config, UserError
+from plastix.experiment._config import Config
+from plastix.experiment._errors import UserError
+from plastix.experiment._placement import BACKENDS, LOCAL, Backend, Placement
 
-BACKENDS = ("local", "ray")
-
-
-class Placement(NamedTuple):
-    """How to run: ``--backend``, ``--address``, ``--workers``, ``--devices`` of the CLI.
-
-    Attributes:
-        backend: ``"local"`` (this process, its local devices) or ``"ray"``.
-        address: the Ray cluster (``HOST:PORT``); ``None``: ``RAY_ADDRESS`` or a
-            cluster started for the run.
-        workers: Ray actors (default: one per CPU of the cluster, at most the population).
-        devices: local devices per process (default: the config's ``devices``, else all).
-    """
-
-    backend: str = "local"
-    address: str | None = None
-    workers: int | None = None
-    devices: int | None = None
-
-
-#: In this process, on the config's devices.
-LOCAL = Placement()
-
-
-class Backend(NamedTuple):
-    """A place that scores populations.
-
-    Attributes:
-        name: ``"local"`` or ``"ray"``.
-        population: the :data:`plastix.meta.Population` the outer loop is prepared with.
-        description: one line for the terminal, e.g. ``2 local cpu devices``.
-        close: releases what the backend holds (Ray actors).
-    """
-
-    name: str
-    population: meta.Population
-    description: str
-    close: Callable[[], None] = lambda: None
+__all__ = ["BACKENDS", "LOCAL", "Backend", "Placement", "check", "local", "open_backend"]
 
 
 def local(exp: Experiment) -> Backend:
@@ -72,8 +36,6 @@ def check(cfg: Config, placement: Placement = LOCAL) -> None:
         if placement.address is not None or placement.workers is not None:
             raise UserError("--address and --workers go with --backend ray")
     else:
-        from plastix.experiment import _ray
-
         _ray.check(cfg, placement)
 
 
@@ -84,9 +46,7 @@ def open_backend(exp: Experiment, placement: Placement = LOCAL) -> Iterator[Back
     if placement.backend == "local":
         backend = local(exp)
     else:
-        from plastix.experiment._ray import ray_backend
-
-        backend = ray_backend(exp, placement)
+        backend = _ray.ray_backend(exp, placement)
     try:
         yield backend
     finally:

@@ -1,40 +1,55 @@
-"""Turn a validated config into rules, network, task, optimiser and losses (through its family)."""
+"""Turn a validated config into rules, network, task, optimiser and losses (from its components)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from plastix import meta, networks, rules, tasks
+from plastix.experiment import _seeds, components
 from plastix.experiment._config import Config
+from plastix.experiment._errors import UserError
 from plastix.experiment._family import Family
 
 
-def _cma(m, bounds):
-    # Rule bounds are not passed to pycma: the rules clip theta themselves, and
-    # the runner reports theta as applied (rules.project).
-    options = dict(m.cma_options)
-    if m.scale is not None:  # sigma0 in units of each coefficient's scale
-        options.setdefault("CMA_stds", list(m.scale))
-    return meta.cma_es(popsize=m.popsize, sigma0=m.sigma0, options=options)
+class Parts(NamedTuple):
+    """What the components of a validated config build.
+
+    Attributes:
+        network, task: the inner network and the task.
+        rules: one rule per plastic projection of ``network``.
+        loss_options: extra keyword arguments of :func:`plastix.tasks.meta_loss`
+            (e.g. ``chunk`` for long spiking episodes).
+        heldout_task: the task of the held-out score, when it draws from
+            another distribution than training (e.g. classes never seen in
+            meta-training); ``None``: ``task`` (fresh episodes of it).
+    """
+
+    network: networks.Network
+    task: tasks.Task
+    rules: Mapping[str, rules.Rule]
+    loss_options: Mapping[str, Any] = {}
+    heldout_task: tasks.Task | None = None
 
 
-# Each optimiser from the [meta] section of a config and the rules' bounds
-# (pytrees like theta, or None when no rule is bounded).
-OPTIMIZERS: dict[str, Callable] = {
-    "cma_es": _cma,
-    "gradient": lambda m, bounds: meta.gradient(m.learning_rate, m.gradient_optimizer, m.clip_norm),
-    "finite_difference": lambda m, bounds: meta.finite_difference(
-        m.learning_rate, m.fd_epsilon, m.fd_optimizer, m.fd_clip_norm, scale=m.scale, bounds=bounds
-    ),
-    "evosax": lambda m, bounds: meta.evosax_es(
-        m.es_strategy, m.popsize, m.sigma0, m.learning_rate, m.es_optimizer
-    ),
-}
+def parts(cfg: Config) -> Parts:
+    """Build ``cfg``'s components: the tasks, the network and each projection's rule; a
+    builder's ``ValueError`` names its section."""
+    n, t = cfg.network, cfg.task
+    train, held = t.tasks(cfg)
+    network = n.network()
+    projections = n.projections()
+    rule_set = {p: rc.rule(projections[p]) for p, rc in cfg.rules.items()}
+    return Parts(network, train, rule_set, t.loss_options(cfg), held)
+
+
+#: The outer loops a config may name (``meta.optimizer``): their ``[meta]`` sections, which build them.
+OPTIMIZERS = components.components("optimizer")
 
 
 def _bounds(rule_set: Mapping[str, rules.Rule], theta0) -> tuple[dict, dict] | None:
@@ -58,7 +73,9 @@ class Experiment(NamedTuple):
     rules: Mapping[str, rules.Rule]
     network: networks.Network
     task: tasks.Task
-    heldout_task: tasks.Task  # the task of the held-out score (the training task unless the family says)
+    heldout_task: (
+        tasks.Task
+    )  # the task of the held-out score (the training task unless the task section says)
     optimizer: meta.MetaOptimizer
     references: Mapping[str, tuple[str, jax.Array]]  # projection -> (name, theta)
     theta0: Mapping[str, jax.Array]
@@ -90,7 +107,7 @@ def thetas(cfg: Config, rule_set: Mapping[str, rules.Rule], dtype) -> tuple[dict
     fold per projection in sorted order), ``zero`` or ``reference``.
     """
     refs, theta0 = {}, {}
-    key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0)
+    key = _seeds.stream(cfg.seed, _seeds.THETA0)
     for i, (proj, rc) in enumerate(sorted(cfg.rules.items())):
         rule = rule_set[proj]
         if rc.reference:
@@ -109,18 +126,11 @@ def thetas(cfg: Config, rule_set: Mapping[str, rules.Rule], dtype) -> tuple[dict
 
 def population_size(cfg: Config, theta0) -> int:
     """Thetas scored per generation: the ES population, ``2 d + 1`` finite differences, or one."""
-    m = cfg.meta
-    if m.optimizer == "gradient":
-        return 1
-    if m.optimizer == "finite_difference":
-        return 2 * sum(x.size for x in jax.tree.leaves(theta0)) + 1
-    return m.popsize
+    return cfg.meta.candidates(sum(x.size for x in jax.tree.leaves(theta0)))
 
 
 def local_devices(n: int | None) -> tuple[jax.Device, ...]:
     """The first ``n`` local devices (``None``: all of them); :class:`UserError` if there are fewer."""
-    from plastix.experiment._config import UserError
-
     available = jax.devices()
     if n is None:
         return tuple(available)
@@ -147,14 +157,17 @@ def build(cfg: Config, devices: int | None = None) -> Experiment:
     if cfg.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     family = cfg.spec
-    parts = family.build(cfg)
-    refs, theta0 = thetas(cfg, parts.rules, jnp.dtype(cfg.dtype))
+    try:
+        built = parts(cfg)
+    except ValueError as err:  # a builder's check (a time grid, a class pool): a config error
+        raise UserError(f"config error: {err}") from None
+    refs, theta0 = thetas(cfg, built.rules, jnp.dtype(cfg.dtype))
     m = cfg.meta
-    optimizer = OPTIMIZERS[m.optimizer](m, _bounds(parts.rules, theta0))
-    common: dict[str, Any] = dict(unstable_loss=m.unstable_loss, l1=m.l1, **parts.loss_options)
+    optimizer = m.build(_bounds(built.rules, theta0))
+    common: dict[str, Any] = dict(unstable_loss=m.unstable_loss, l1=m.l1, **built.loss_options)
     if m.scale is not None:
-        common["l1_scale"] = jnp.asarray(m.scale, cfg.dtype)
-    remat = m.optimizer == "gradient" and m.remat
+        # meta.scale is flat over every rule's theta (projections sorted): a pytree like theta.
+        common["l1_scale"] = ravel_pytree(theta0)[1](jnp.asarray(m.scale, cfg.dtype))
     n_train, n_held = cfg.task.episodes, cfg.task.heldout_episodes
     on = local_devices(cfg.devices if devices is None else devices)
     population, sharding = meta.prepare_population, None
@@ -164,20 +177,26 @@ def build(cfg: Config, devices: int | None = None) -> Experiment:
         mesh = jax.sharding.Mesh(np.asarray(on), (meta.AXIS,))
         sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(meta.AXIS))
     train = tasks.meta_loss(
-        parts.rules, parts.network, parts.task, n_train, remat=remat, episode_sharding=sharding, **common
+        built.rules,
+        built.network,
+        built.task,
+        n_train,
+        episode_sharding=sharding,
+        **m.loss_options(),
+        **common,
     )
     # Held-out scoring keeps each episode's metrics (e.g. the rate per dataset).
-    held_task = parts.task if parts.heldout_task is None else parts.heldout_task
-    heldout = tasks.meta_loss(parts.rules, parts.network, held_task, n_held, per_episode=True, **common)
+    held_task = built.task if built.heldout_task is None else built.heldout_task
+    heldout = tasks.meta_loss(built.rules, built.network, held_task, n_held, per_episode=True, **common)
     validation = None
     if m.validate_every is not None:
-        validation = tasks.meta_loss(parts.rules, parts.network, parts.task, m.validate_episodes, **common)
+        validation = tasks.meta_loss(built.rules, built.network, built.task, m.validate_episodes, **common)
     return Experiment(
         cfg,
         family,
-        parts.rules,
-        parts.network,
-        parts.task,
+        built.rules,
+        built.network,
+        built.task,
         held_task,
         optimizer,
         refs,

@@ -1,246 +1,52 @@
 """Typed experiment configuration, read from TOML and validated by pydantic.
 
-The generic sections live here: the base classes every family's sections
-derive from, ``[meta]`` (the outer loop) and the top level. Which ``[network]``,
-``[task]`` and ``[rules.*]`` sections a config may have is the business of its
-family (:mod:`plastix.experiment.families`); :func:`validate` finds the family
-from the network's ``kind`` and validates the config with that family's model.
+``[meta]`` (the outer loop) and the top level live here; ``[network]``,
+``[task]`` and ``[rules.*]`` are the sections of registered components
+(:mod:`plastix.experiment.components`). :func:`validate` finds the config's
+family (:func:`resolve`), validates each section with its component's model
+and checks that the components fit together (:func:`check_joint`). Validation
+builds nothing: the builders run in :func:`plastix.experiment.build`.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import sys
 import tomllib
+import warnings
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, Literal, Union
 
 import tomli_w
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, ValidationInfo, create_model, model_validator
 
-from plastix.rules import REFERENCES
+from plastix.experiment import _family, components
+from plastix.experiment._errors import SEED_LIMIT, UserError
+from plastix.experiment.components import OptimizerSection, RuleSection, Section, TaskSection, kind_of
+from plastix.experiment.components.optimizers import CMA_FULL_MAX, CmaEsConfig, optax_optimizers
 
-
-class UserError(Exception):
-    """Bad input from the user: reported as one line, exit code 2."""
-
-
-class Section(BaseModel):
-    """A config section: unknown keys are errors, assignments are validated.
-
-    NaN and infinity are refused in every float field (TOML writes them
-    ``nan``, ``inf``, and reads ``1e400`` as ``inf``): no field means them, and
-    one would only surface later as an unstable or never-ending run.
-    """
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+__all__ = [
+    "CMA_FULL_MAX",
+    "SEED_LIMIT",
+    "RuleSection",
+    "Section",
+    "TaskSection",
+    "UserError",
+    "kind_of",
+    "optax_optimizers",
+]
 
 
-#: Seeds are below this: pycma takes ``seed + 1``, which must fit in 32 bits.
-SEED_LIMIT = 2**32 - 1
-
-
-def kind_of(section: type[Section]) -> str:
-    """The ``kind`` a section class stands for (the default of its ``kind`` field)."""
-    return section.model_fields["kind"].default
-
-
-class TaskSection(Section):
-    """Base of every ``[task]`` section: the episode counts the generic runner reads.
-
-    A subclass fixes ``kind`` and may change these fields' defaults.
-    """
-
-    kind: str
-    episodes: int = Field(20, ge=1, description="training episodes per generation")
-    heldout_episodes: int = Field(50, ge=1, description="fresh episodes for the final score")
-    resample: bool = Field(False, description="draw fresh training episodes every generation")
-
-
-class RuleSection(Section):
-    """Base of every ``[rules.<projection>]`` section.
-
-    A subclass fixes ``kind`` (a ``Literal`` with that default), builds its rule
-    in :meth:`rule` and says, as class attributes, which named reference rules
-    are thetas of its kind (``references``), how many leading coefficients an
-    angle to a reference is taken over (``angle_terms``, ``None``: all) and
-    whether :func:`plastix.meta.prune` applies (``prunable``).
-    """
-
-    references: ClassVar[tuple[str, ...]] = ()
-    angle_terms: ClassVar[int | None] = None
-    prunable: ClassVar[bool] = False
-
-    kind: str
-    reference: str | None = Field(None, description="named rule to measure the angle to")
-    init: Literal["random", "zero", "reference"] = "random"
-    init_std: float = Field(0.1, ge=0, description="theta0 ~ N(0, init_std^2) when init = 'random'")
-
-    def rule(self, **overrides: Any):
-        """The :class:`plastix.rules.Rule` this section describes."""
-        raise NotImplementedError(f"{type(self).__name__}.rule")
-
-    @field_validator("reference")
-    @classmethod
-    def _known_reference(cls, v):
-        if v is not None and v not in REFERENCES:
-            raise ValueError(f"unknown reference rule {v!r}; allowed: {sorted(REFERENCES)}")
-        return v
-
-    @model_validator(mode="after")
-    def _reference_of_this_kind(self):
-        allowed = self.references
-        if self.reference is not None and self.reference not in allowed:
-            raise ValueError(f"reference {self.reference!r} is no {self.kind} rule; allowed: {list(allowed)}")
-        if self.init == "reference" and self.reference is None:
-            raise ValueError(f"init = 'reference' needs a reference rule (reference = {allowed[0]!r}, ...)")
-        return self
-
-
-@functools.cache
-def optax_optimizers() -> list[str]:
-    """The optax optimisers a config may name: optax's functions whose first argument is ``learning_rate``.
-
-    Not ``lbfgs``: its update needs the loss function itself, which the outer loops do not pass.
-    """
-    import optax
-
-    names = []
-    for name in dir(optax):
-        f = getattr(optax, name)
-        if name.startswith("_") or name == "lbfgs" or not inspect.isfunction(f):
-            continue
-        if next(iter(inspect.signature(f).parameters), None) == "learning_rate":
-            names.append(name)
-    return names
-
-
-#: pycma options plastix sets itself: the population from ``meta.popsize``, and a seeded
-#: generator of its own so that a checkpoint resumes bit for bit.
-CMA_OWN = {"popsize": "meta.popsize", "seed": "seed", "randn": "seed", "verbose": None}
-
-
-class MetaConfig(Section):
-    """``[meta]``: the outer loop."""
-
-    optimizer: Literal["cma_es", "gradient", "finite_difference", "evosax"] = "cma_es"
-    generations: int = Field(300, ge=1)
-    popsize: int = Field(20, ge=2, description="CMA-ES / evosax candidates per generation")
-    sigma0: float = Field(0.1, gt=0, description="CMA-ES / evosax initial step size")
-    cma_options: dict[str, Any] = Field(
-        {},
-        description="pycma options, e.g. {CMA_diagonal = true} (sep-CMA-ES, for thousands of coefficients)",
-    )
-    es_strategy: str = Field(
-        "Open_ES", description="evosax: the strategy (Open_ES, PGPE, SNES, Sep_CMA_ES, ...)"
-    )
-    es_optimizer: str = Field("adam", description="evosax: optax optimiser of gradient-type strategies")
-    learning_rate: float = Field(0.01, gt=0, description="gradient / evosax: optax learning rate")
-    gradient_optimizer: str = Field("adam", description="gradient: optax optimiser name")
-    clip_norm: float | None = Field(1.0, gt=0, description="gradient: global-norm clipping")
-    remat: bool = Field(True, description="gradient: rematerialise inner steps (bounded memory)")
-    fd_epsilon: float = Field(
-        0.05, gt=0, description="finite_difference: half-width of the central difference"
-    )
-    fd_optimizer: str = Field("adam", description="finite_difference: optax optimiser name")
-    fd_clip_norm: float | None = Field(None, gt=0, description="finite_difference: clip the estimate's norm")
-    scale: list[float] | None = Field(
-        None,
-        description="typical size of each coefficient (all rules' thetas, flat, projections sorted): "
-        "CMA-ES sigma0, finite_difference epsilon and learning_rate, and the L1 penalty are in these units",
-    )
-    l1: float = Field(0.0, ge=0, description="L1 penalty on theta")
-    prune: list[float] | None = Field(
-        None,
-        description="after the last generation, zero coefficients below each of these fractions of "
-        "their rule's largest and keep the sparser rule if the meta-loss prefers it (prunable rules)",
-    )
-    unstable_loss: float = Field(100.0, gt=0, description="loss of an unstable candidate (and the cap)")
-    target_loss: float | None = Field(None, description="stop when the generation's best loss is below")
-    target_angle: float | None = Field(None, gt=0, description="stop when every reference angle is below")
-    checkpoint_every: int = Field(1, ge=1)
-    validate_every: int | None = Field(
-        None,
-        ge=1,
-        description="score theta every this many generations on fixed validation episodes "
-        "(training distribution, a key stream of their own); column validation_loss",
-    )
-    validate_episodes: int = Field(20, ge=1, description="episodes of each validation")
-    select: Literal["last", "best"] = Field(
-        "last",
-        description="final rule: the last theta, or the one of lowest validation loss (needs validate_every)",
-    )
-
-    @field_validator("gradient_optimizer", "fd_optimizer", "es_optimizer")
-    @classmethod
-    def _optax(cls, v):
-        if v not in optax_optimizers():
-            raise ValueError(f"unknown optax optimiser {v!r}; allowed: {optax_optimizers()}")
-        return v
-
-    @field_validator("cma_options")
-    @classmethod
-    def _cma_options(cls, v):
-        import cma
-
-        known = cma.CMAOptions()
-        for name in v:
-            if name in CMA_OWN:
-                instead = f" (set {CMA_OWN[name]})" if CMA_OWN[name] else ""
-                raise ValueError(f"{name!r} is set by plastix{instead}")
-            if name not in known:
-                raise ValueError(
-                    f"unknown pycma option {name!r}; see cma.CMAOptions() for the {len(known)} options"
-                )
-        return v
-
-    @field_validator("scale")
-    @classmethod
-    def _scale(cls, v):
-        if v is not None and any(x <= 0 for x in v):
-            raise ValueError("every entry must be > 0 (a coefficient's typical size)")
-        return v
-
-    @model_validator(mode="after")
-    def _es(self):
-        if self.optimizer == "evosax":
-            from plastix.meta import evosax_strategies
-
-            try:
-                strategies = evosax_strategies()
-            except ImportError as err:  # evosax is an extra
-                raise ValueError(str(err)) from None
-            if self.es_strategy not in strategies:
-                raise ValueError(f"unknown evosax strategy {self.es_strategy!r}; allowed: {strategies}")
-            if self.popsize % 2:
-                raise ValueError(
-                    f"evosax strategies sample antithetic pairs: popsize must be even, got {self.popsize}"
-                )
-        return self
-
-    @model_validator(mode="after")
-    def _select(self):
-        if self.select == "best" and self.validate_every is None:
-            raise ValueError("meta.select = 'best' needs meta.validate_every")
-        return self
+#: ``[meta]``: the fields every outer loop shares; each optimiser's section derives from it.
+MetaConfig = OptimizerSection
 
 
 class Config(Section):
     """A whole experiment: one TOML file in ``configs/``.
 
-    Each family has its own subclass (:func:`plastix.experiment.config_model`)
-    with its ``network``, ``task`` and ``rules`` sections; the checks that join
-    sections run in :meth:`_joint`, generically, plus the family's own ``check``.
+    Each family has its own subclass (:func:`config_model`) whose ``network``,
+    ``task`` and ``rules`` are the sections of the components it may pair; the
+    checks that join sections run in :meth:`_joint` (:func:`check_joint`).
     """
 
     name: str = "experiment"
@@ -256,22 +62,258 @@ class Config(Section):
     network: Any = None
     task: Any = None
     rules: dict[str, Any] = {}
-    meta: MetaConfig = MetaConfig()
+    meta: Any = None
     versions: dict[str, str] = Field({}, description="written by plastix: package versions of the run")
 
     @property
-    def spec(self):
+    def spec(self) -> _family.Family:
         """The :class:`plastix.experiment.Family` this config belongs to."""
-        from plastix.experiment._family import get
-
-        return get(self.family)
+        return _family.get(self.family)
 
     @model_validator(mode="after")
     def _joint(self, info: ValidationInfo):
-        from plastix.experiment._family import check_joint
-
         check_joint(self, memory=(info.context or {}).get("memory", True))
         return self
+
+
+_MODELS: dict[tuple, type[Config]] = {}
+
+
+class ConfigWarning(UserWarning):
+    """A config read with a change: a key migrated from an earlier plastix, or ignored."""
+
+
+def _union(sections: list[type[Section]], discriminator: str = "kind") -> Any:
+    if len(sections) == 1:
+        return sections[0]
+    return Annotated[Union[tuple(sections)], Field(discriminator=discriminator)]  # noqa: UP007
+
+
+def config_model(family: _family.Family) -> type[Config]:
+    """The :class:`Config` subclass of ``family``: the sections of its network and task kinds, and of
+    every registered rule kind."""
+    nets = [components.get("network", k) for k in family.networks]
+    tasks = [components.get("task", k) for k in family.tasks]
+    rules = list(components.components("rule").values())
+    optimizers = list(components.components("optimizer").values())
+    key = (family.name, *nets, *tasks, *rules, *optimizers)
+    if key not in _MODELS:
+        _MODELS[key] = create_model(
+            f"{family.name.title().replace('_', '')}Config",
+            __base__=Config,
+            __doc__=f"A config of family {family.name!r}: {family.description}",
+            network=(_union(nets), nets[0]()),
+            task=(_union(tasks), tasks[0]()),
+            rules=(dict[str, _union(rules)], ...),
+            meta=(_union(optimizers, "optimizer"), CmaEsConfig()),
+        )
+    return _MODELS[key]
+
+
+def _kind(loc: str, section: Any, default: str, role: str) -> str:
+    """The ``kind`` of a raw section (``default`` when it names none); :class:`UserError` if unknown."""
+    kind = section.get("kind", default) if isinstance(section, dict) else default
+    known = sorted(components.components(role))
+    if not isinstance(kind, str) or kind not in known:
+        raise UserError(f"config error: {loc}.kind: unknown {role} {kind!r}; allowed: {known}")
+    return kind
+
+
+def resolve(raw: Any) -> tuple[_family.Family, Any]:
+    """The family of a raw config, and the raw config with every section's ``kind`` filled in.
+
+    The family is the one named by ``family``, else the first that pairs the
+    ``[network]`` kind (and the ``[task]`` kind, when given), else the default
+    family. Sections without a ``kind`` get the family's default (configs
+    written before a section had several kinds validate unchanged). A kind the
+    family does not pair is refused here, with the reason when the components'
+    contracts do not fit (:func:`plastix.experiment.components.task_misfit`).
+    """
+    fams = _family.registry()
+    if not isinstance(raw, dict):
+        return _family.default(), raw
+    raw = dict(raw)
+    net = raw.get("network") if isinstance(raw.get("network"), dict) else {}
+    task = raw.get("task") if isinstance(raw.get("task"), dict) else {}
+    if raw.get("family") is not None:
+        if not isinstance(raw["family"], str) or raw["family"] not in fams:
+            raise UserError(
+                f"config error: family: unknown family {raw['family']!r}; allowed: {sorted(fams)}"
+            )
+        family = fams[raw["family"]]
+    elif "kind" in net:
+        kind = _kind("network", net, "", "network")
+        pairs = [f for f in fams.values() if kind in f.networks]
+        if not pairs:
+            raise UserError(
+                f"config error: network.kind: no family runs network {kind!r}; families: "
+                + ", ".join(f"{f.name} ({', '.join(f.networks)})" for f in fams.values())
+            )
+        family = next((f for f in pairs if task.get("kind") in f.tasks), pairs[0])
+    else:
+        family = _family.default()
+    raw["family"] = family.name
+    n_kind = _kind("network", net, family.networks[0], "network")
+    t_kind = _kind("task", task, family.tasks[0], "task")
+    who = f"family {family.name!r}"
+    if n_kind not in family.networks:
+        raise UserError(
+            f"config error: network.kind: {who} runs network {_one(family.networks)}; got {n_kind!r}"
+        )
+    if t_kind not in family.tasks:
+        misfit = components.task_misfit(components.get("task", t_kind), components.get("network", n_kind))
+        raise UserError(
+            f"config error: task.kind: {misfit or f'{who} pairs task {_one(family.tasks)}; got {t_kind!r}'}"
+        )
+    if isinstance(raw.get("network", {}), dict):
+        raw["network"] = {**raw.get("network", {}), "kind": n_kind}
+    if isinstance(raw.get("task", {}), dict):
+        raw["task"] = {**raw.get("task", {}), "kind": t_kind}
+    rules = raw.get("rules", family.default_rules)
+    if isinstance(rules, dict):
+        raw["rules"] = {
+            p: {**r, "kind": _kind(f"rules.{p}", r, family.rule, "rule")} if isinstance(r, dict) else r
+            for p, r in rules.items()
+        }
+    if isinstance(raw.get("meta"), dict):
+        raw["meta"] = migrate_meta(raw["meta"])
+    return family, raw
+
+
+def migrate_meta(raw: dict) -> dict:
+    """``[meta]`` in this version's format: the shared fields and the chosen optimiser's.
+
+    Until plastix 0.1 ``[meta]`` was one flat section with every optimiser's
+    fields, some of them prefixed (``fd_epsilon``, ``es_strategy``,
+    ``gradient_optimizer``). A section that holds such a key is read in that
+    format: the chosen optimiser's settings under their new names
+    (:attr:`~plastix.experiment.components.OptimizerSection.legacy`; the
+    finite-difference ``clip_norm`` is the old ``fd_clip_norm``, never the
+    gradient's ``clip_norm``), every other optimiser's dropped. A renamed key
+    whose value is not its default gives a :class:`ConfigWarning` (a run
+    directory of that version holds every key, mostly at its default, and
+    reads back quietly). In this version's format a key of another optimiser
+    (``popsize`` with ``optimizer = "gradient"``, as a config keeps when
+    ``--set meta.optimizer=...`` switches) is dropped, as it was always ignored.
+    """
+    table = components.components("optimizer")
+    name = raw.get("optimizer", kind_of(CmaEsConfig))
+    if not isinstance(name, str) or name not in table:
+        return raw  # pydantic names the allowed optimisers
+    mine = table[name]
+    shared = set(OptimizerSection.model_fields)
+    every = {k for s in table.values() for k in (*s.model_fields, *s.legacy)}
+    flat = any(k in raw for s in table.values() for k, new in s.legacy.items() if k != new)
+    out = {"optimizer": name}
+    for key, value in raw.items():
+        if key in shared or (not flat and key in mine.model_fields):
+            out[key] = value
+        elif flat and key in mine.legacy:
+            new = mine.legacy[key]
+            out[new] = value
+            if new != key and value != mine.model_fields[new].default:
+                warnings.warn(f"meta.{key} is now meta.{new} (read as such)", ConfigWarning, stacklevel=2)
+        elif not flat and key in mine.legacy:  # one prefixed key in a config of this format
+            out.setdefault(mine.legacy[key], value)
+            warnings.warn(
+                f"meta.{key} is now meta.{mine.legacy[key]} (read as such)", ConfigWarning, stacklevel=2
+            )
+        elif key not in every:
+            out[key] = value  # unknown to every optimiser: pydantic refuses it
+    return out
+
+
+def _one(kinds) -> str:
+    return repr(kinds[0]) if len(kinds) == 1 else repr(list(kinds))
+
+
+def check_joint(cfg: Config, memory: bool = True) -> None:
+    """The checks that join sections; ``ValueError`` with a one-line message. Builds nothing.
+
+    First refuses a run whose memory estimate (:func:`plastix.experiment.memory_estimate`)
+    exceeds the machine's memory (``memory=False`` skips this, for a run that
+    was already made): a size too large for the machine is said as such,
+    whatever else it breaks. Then rules for exactly the network's plastic
+    projections, each fitting its projection
+    (:func:`plastix.experiment.components.rule_misfit`); the task's, the
+    family's and the optimiser's own checks (no full CMA-ES over more than
+    :data:`CMA_FULL_MAX` coefficients); ``meta.scale`` with one entry per
+    coefficient; ``meta.prune`` only on prunable rules.
+    """
+    estimate = _family.memory_estimate(cfg) if memory else None
+    have = _family.machine_memory()
+    if estimate is not None and have is not None and estimate[0] > have:
+        raise ValueError(
+            f"this run needs about {_family.human_bytes(estimate[0])} of memory ({estimate[1]}); "
+            f"this machine has {_family.human_bytes(have)}"
+        )
+    projections = cfg.network.projections()
+    want, got = sorted(projections), sorted(cfg.rules)
+    if want != got:
+        raise ValueError(
+            f"rules must be given for exactly the plastic projections {want} "
+            f"of network {cfg.network.kind!r}, got {got}"
+        )
+    for p, rc in sorted(cfg.rules.items()):
+        misfit = components.rule_misfit(rc, cfg.network, p)
+        if misfit:
+            raise ValueError(f"rules.{p}: {misfit}")
+    cfg.task.check(cfg)
+    cfg.spec.check(cfg)
+    m = cfg.meta
+    dim = sum(rc.coefficients(projections[p]) for p, rc in cfg.rules.items())
+    m.check(dim)
+    if m.scale is not None and len(m.scale) != dim:
+        raise ValueError(f"meta.scale has {len(m.scale)} entries; the rules have {dim} coefficients")
+    if m.prune is not None:
+        bad = sorted(p for p, r in cfg.rules.items() if not r.prunable)
+        if bad:
+            prunable = sorted(k for k, r in components.components("rule").items() if r.prunable)
+            raise ValueError(
+                f"meta.prune thresholds only {' or '.join(prunable)} rules; "
+                f"rules.{bad[0]} is {cfg.rules[bad[0]].kind!r}"
+            )
+        if not m.prune or any(not 0 < t < 1 for t in m.prune):
+            raise ValueError(f"meta.prune must be fractions in (0, 1), got {m.prune}")
+
+
+def listing() -> list[dict[str, Any]]:
+    """``plastix list``: per family its description, kinds, reference rules and shipped configs."""
+    configs: dict[str, list[str]] = {}
+    for name, path in shipped_configs().items():
+        # Listed whatever this machine's memory: a config too large for it is still shipped.
+        configs.setdefault(validate(read_toml(path), memory=False).family, []).append(name)
+    rules = components.components("rule")
+    return [
+        {
+            "name": f.name,
+            "description": f.description,
+            "networks": list(f.networks),
+            "tasks": list(f.tasks),
+            "rule": f.rule,
+            "references": list(rules[f.rule].references),
+            "configs": configs.get(f.name, []),
+        }
+        for f in _family.registry().values()
+    ]
+
+
+def component_listing() -> dict[str, list[dict[str, Any]]]:
+    """``plastix list``: every registered component by role, with its description and contract."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for role in components.ROLES:
+        rows = []
+        for kind, section in sorted(components.components(role).items()):
+            row: dict[str, Any] = {"kind": kind, "description": section.description}
+            if role == "network":
+                row["gives"] = list(section.gives)
+            elif role == "task":
+                row["requires"] = list(section.requires)
+            elif role == "rule":
+                row["references"] = list(section.references)
+            rows.append(row)
+        out[role] = rows
+    return out
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -279,15 +321,15 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _format(err: ValidationError, tags: set[str]) -> str:
+def _format(err: ValidationError) -> str:
     e = err.errors()[0]
-    # A discriminated union of rule kinds puts the kind into the location
-    # (rules.ff.polynomial.order); users wrote rules.ff.order.
-    loc_parts = [
-        str(x) for i, x in enumerate(e["loc"]) if not (i == 2 and e["loc"][0] == "rules" and x in tags)
-    ]
+    # A discriminated union of kinds puts the kind into the location
+    # (rules.ff.polynomial.order, network.lif.dt); users wrote rules.ff.order.
+    at = {"rules": 2, "network": 1, "task": 1, "meta": 1}
+    tags = {k for role in components.ROLES for k in components.components(role)}
+    loc_parts = [str(x) for i, x in enumerate(e["loc"]) if not (i == at.get(e["loc"][0]) and x in tags)]
     if e["type"] == "union_tag_invalid":
-        loc_parts.append("kind")
+        loc_parts.append("optimizer" if loc_parts == ["meta"] else "kind")
     loc = ".".join(loc_parts) or "config"
     # One line whatever a message quotes (a library's own message may span several).
     msg = " ".join(line.strip() for line in e["msg"].removeprefix("Value error, ").splitlines())
@@ -368,16 +410,14 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 def validate(raw: dict, memory: bool = True) -> Config:
     """Validate a raw config with its family's model; :class:`UserError` on bad input.
 
-    ``memory=False`` skips the memory estimate (:func:`plastix.experiment.check_joint`),
-    for a config read back from a run that was made, perhaps on a larger machine.
+    ``memory=False`` skips the memory estimate (:func:`check_joint`), for a
+    config read back from a run that was made, perhaps on a larger machine.
     """
-    from plastix.experiment._family import config_model, resolve, rule_kinds
-
     family, raw = resolve(raw)
     try:
         return config_model(family).model_validate(raw, context={"memory": memory})
     except ValidationError as err:
-        raise UserError(f"config error: {_format(err, rule_kinds())}") from None
+        raise UserError(f"config error: {_format(err)}") from None
 
 
 def read_toml(path: str | Path) -> dict:

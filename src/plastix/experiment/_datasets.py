@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from plastix.experiment._config import UserError
+from plastix.experiment._errors import UserError
 
 EMNIST_ENV = "PLASTIX_EMNIST"
 # IDX type codes (LeCun et al., the MNIST file format).

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from plastix.experiment._config import UserError
+from plastix.experiment._errors import UserError
 from plastix.rules import SPIKE_TRACE_NAMES
 
 # Conductance-based LIF neuron; conductances in units of g_leak.

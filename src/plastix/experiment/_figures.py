@@ -9,25 +9,25 @@ import numpy as np
 
 from plastix import plotting
 from plastix.experiment import _rundir as rd
+from plastix.experiment._build import Experiment, build
 from plastix.experiment._family import History
 
 
-def write_figures(path: Path) -> list[Path]:
+def write_figures(path: Path, exp: Experiment | None = None) -> list[Path]:
     """(Re)draw ``figures/*.png`` from ``metrics.csv``, ``summary.json`` and ``final.npz``.
 
-    ``loss.png`` for every run, then the figures of the run's family.
+    ``loss.png`` for every run, then the figures of the run's family. ``exp``:
+    the run's experiment, when the caller has it (else built from the run's config).
     """
     import matplotlib.pyplot as plt
 
-    from plastix.experiment._build import build
-
-    cfg = rd.read_config(path)
     rows = rd.read_metrics(path)
     out = path / rd.FIGURES
     out.mkdir(exist_ok=True)
     if not rows:
         return []
-    exp = build(cfg)
+    if exp is None:
+        exp = build(rd.read_config(path))
     gens = np.array([r["generation"] for r in rows])
     theta = {
         p: np.array([[r[f"theta_{p}_{n}"] for n in rule.names] for r in rows])

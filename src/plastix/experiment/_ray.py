@@ -18,6 +18,7 @@ import math
 import os
 import re
 import socket
+import tomllib
 from collections.abc import Mapping
 
 import jax
@@ -25,9 +26,10 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from plastix import meta
-from plastix.experiment._backend import Backend, Placement
-from plastix.experiment._build import Experiment, population_size
-from plastix.experiment._config import Config, UserError, dump_config
+from plastix.experiment._build import Experiment, build, population_size
+from plastix.experiment._config import Config, dump_config, validate
+from plastix.experiment._errors import UserError
+from plastix.experiment._placement import Backend, Placement
 
 #: Times an actor is restarted (and its task retried) after its process dies;
 #: one more death ends the run with a :class:`UserError`.
@@ -53,9 +55,9 @@ def check(cfg: Config, placement: Placement):
     """What can be refused before a run starts: no Ray, gradient descent, an address that is
     no ``HOST:PORT``. Returns the ``ray`` module."""
     ray = import_ray()
-    if cfg.meta.optimizer == "gradient":
+    if cfg.meta.candidates(1) == 1:
         raise UserError(
-            '--backend ray: meta.optimizer = "gradient" scores one theta, no population to '
+            f"--backend ray: meta.optimizer = {cfg.meta.optimizer!r} scores one theta, no population to "
             "spread over Ray workers; it runs on local devices (--backend local, --devices N)"
         )
     if placement.address is not None:
@@ -105,11 +107,6 @@ class _Scorer:
         os.environ.update(env)
         if os.path.isdir(cwd):
             os.chdir(cwd)
-        import tomllib
-
-        from plastix.experiment._build import build
-        from plastix.experiment._config import validate
-
         self.error = None
         try:
             exp = build(validate(tomllib.loads(config_text)), devices)

@@ -22,7 +22,8 @@ import tomllib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from plastix.experiment._config import Config, UserError, dump_config, validate
+from plastix.experiment._config import Config, dump_config, validate
+from plastix.experiment._errors import UserError
 
 CONFIG = "config.toml"
 METRICS = "metrics.csv"

@@ -10,55 +10,58 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from plastix import meta
+from plastix import meta, rules
 from plastix.experiment import _rundir as rd
+from plastix.experiment import _seeds
 from plastix.experiment._backend import LOCAL, Placement, open_backend
 from plastix.experiment._backend import check as check_placement
 from plastix.experiment._build import Experiment, build
 from plastix.experiment._config import Config, dump_config
+from plastix.experiment._errors import UserError
+from plastix.experiment._figures import write_figures
 from plastix.experiment._interrupt import Guard, interruptible
-
-# Streams of the run's seed: 0 initial theta (in build), 1 training episodes,
-# 2 held-out episodes, 3 the example episode drawn in figures, 4 the episodes
-# that judge pruning, 5 the validation episodes that select the final rule
-# (both training data: never the held-out stream).
-TRAIN, HELDOUT, EXAMPLE, PRUNE, VALIDATE = 1, 2, 3, 4, 5
+from plastix.experiment._seeds import EXAMPLE, HELDOUT, PRUNE, VALIDATE
 
 
 def _key(cfg: Config, stream: int) -> jax.Array:
-    return jax.random.fold_in(jax.random.PRNGKey(cfg.seed), stream)
+    return _seeds.stream(cfg.seed, stream)
 
 
 def generation_key(cfg: Config, generation: int) -> jax.Array:
     """Training episodes of a generation: fixed, or fresh each generation with ``resample``."""
-    key = _key(cfg, TRAIN)
-    return jax.random.fold_in(key, generation) if cfg.task.resample else key
-
-
-def coefficients(exp: Experiment, p: str, theta_p) -> np.ndarray:
-    """Projection ``p``'s coefficients as ``[synapses, size]``: one row for a shared rule,
-    one per synapse for a per-synapse rule (:func:`plastix.rules.per_synapse`)."""
-    rule = exp.rules[p]
-    c = theta_p if rule.synapses is None else rule.synapses(theta_p)
-    return np.asarray(c, np.float64).reshape(-1, rule.size)
+    return _seeds.generation_key(cfg.seed, generation, cfg.task.resample)
 
 
 def theta_columns(exp: Experiment, theta) -> dict[str, float]:
-    """``theta_<p>_<name>`` per coefficient; for a per-synapse rule the mean over synapses,
-    and its standard deviation in ``theta_<p>_<name>_sd``."""
-    out = {}
-    for p in sorted(theta):
-        c = coefficients(exp, p, theta[p])
-        for k, n in enumerate(exp.rules[p].names):
-            out[f"theta_{p}_{n}"] = float(c[:, k].mean())
-            if exp.rules[p].synapses is not None:
-                out[f"theta_{p}_{n}_sd"] = float(c[:, k].std())
-    return out
+    """``theta_<p>_<name>`` per number of each rule's summary (:func:`plastix.rules.summarise`):
+    each coefficient, for a per-synapse rule its mean over synapses and ``_sd``."""
+    return {
+        f"theta_{p}_{n}": v for p in sorted(theta) for n, v in rules.summarise(exp.rules[p], theta[p]).items()
+    }
 
 
 def _theta_summary(exp: Experiment, theta) -> dict[str, list[float]]:
-    """Theta for ``summary.json``: the coefficients (per-synapse rules: their mean over synapses)."""
-    return {p: [float(x) for x in coefficients(exp, p, v).mean(axis=0)] for p, v in theta.items()}
+    """Theta for ``summary.json``: the summary numbers without the spreads (``names`` names them)."""
+    return {p: [rules.summarise(exp.rules[p], v)[n] for n in exp.rules[p].names] for p, v in theta.items()}
+
+
+def theta_arrays(exp: Experiment, theta) -> dict[str, np.ndarray]:
+    """Theta for ``final.npz``: ``theta_<p>``, ``[size]`` or per synapse ``[post, pre, size]``; a
+    pytree theta (an MLP's weights) one array per leaf, ``theta_<p>_<path>``."""
+    out = {}
+    for p, v in theta.items():
+        rule = exp.rules[p]
+        if rule.synapses is not None:
+            out[f"theta_{p}"] = np.asarray(rule.synapses(v))
+        elif rule.summary is None:
+            out[f"theta_{p}"] = np.asarray(v)
+        else:
+            for path, leaf in jax.tree_util.tree_leaves_with_path(v):
+                name = "_".join(
+                    str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path
+                )
+                out[f"theta_{p}_{name}"] = np.asarray(leaf)
+    return out
 
 
 def columns(exp: Experiment, theta) -> dict[str, float]:
@@ -80,7 +83,11 @@ def _stop(cfg: Config, row: dict) -> str | None:
 
 
 def execute(
-    path: Path, progress: Callable | None = None, placement: Placement = LOCAL, guard: Guard | None = None
+    path: Path,
+    progress: Callable | None = None,
+    placement: Placement = LOCAL,
+    guard: Guard | None = None,
+    exp: Experiment | None = None,
 ) -> dict:
     """Run (or continue) the experiment in ``path`` to its end and write the summary.
 
@@ -102,12 +109,15 @@ def execute(
     :func:`resume`) turns SIGINT and SIGTERM into a clean stop: the generation
     in progress finishes and is checkpointed, whatever ``meta.checkpoint_every``
     says, and :class:`._interrupt.Interrupted` is raised.
+
+    ``exp``: the experiment of the run's config, when the caller built it already.
     """
     if guard is None:  # signals keep their usual effect
         guard = Guard(path)
-    cfg = rd.read_config(path)
+    if exp is None:
+        exp = build(rd.read_config(path), placement.devices)
+    cfg = exp.config
     m_cfg = cfg.meta
-    exp = build(cfg, placement.devices)
     opt = exp.optimizer
     with open_backend(exp, placement) as backend:
         prepared = opt.prepare(exp.train_loss, exp.theta0, backend.population)
@@ -215,13 +225,7 @@ def finish(
     # One held-out episode trained with the final rule, for the figures, and
     # whatever else the task reports (e.g. the held-out rate per dataset).
     arrays, extra = exp.family.example(exp, theta, _key(cfg, EXAMPLE), per_episode)
-    # theta_<p>: the coefficients, [size] or per synapse [post, pre, size].
-    arrays.update(
-        {
-            f"theta_{p}": np.asarray(v if exp.rules[p].synapses is None else exp.rules[p].synapses(v))
-            for p, v in theta.items()
-        }
-    )
+    arrays.update(theta_arrays(exp, theta))
     rd.write_final(path, arrays)
     summary = {
         "name": cfg.name,
@@ -244,9 +248,7 @@ def finish(
         **extra,
     }
     rd.write_summary(path, summary)
-    from plastix.experiment._figures import write_figures
-
-    write_figures(path)
+    write_figures(path, exp)
     return summary
 
 
@@ -257,12 +259,17 @@ def run(
     progress: Callable | None = None,
     placement: Placement = LOCAL,
 ) -> dict:
-    """Start a new run of ``cfg`` in ``path`` (refusing to overwrite a run unless ``force``)."""
-    cfg.spec.ready(cfg)  # e.g. data files present: refused before any directory is made
+    """Start a new run of ``cfg`` in ``path`` (refusing to overwrite a run unless ``force``).
+
+    The experiment is built once, before the run directory is made: a builder's
+    error (a time grid, a missing data file) leaves nothing behind.
+    """
+    cfg.task.ready(cfg)  # e.g. data files present
     check_placement(cfg, placement)
+    exp = build(cfg, placement.devices)
     rd.create(path, cfg, force)
     with interruptible(path) as guard:
-        return execute(path, progress, placement, guard)
+        return execute(path, progress, placement, guard, exp)
 
 
 def resume(path: Path, progress: Callable | None = None, placement: Placement = LOCAL) -> dict:
@@ -276,8 +283,6 @@ def resume(path: Path, progress: Callable | None = None, placement: Placement = 
 
 def extend(path: Path, generations: int) -> Config:
     """Raise a run's ``meta.generations`` (in its ``config.toml``) so ``resume`` continues it."""
-    from plastix.experiment._config import UserError
-
     cfg = rd.read_config(path)
     if generations <= cfg.meta.generations:
         raise UserError(f"--generations {generations}: the run already has {cfg.meta.generations}; give more")

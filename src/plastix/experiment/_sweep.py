@@ -43,10 +43,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import tomli_w
 
+from plastix.experiment import _ray, _runner
 from plastix.experiment import _rundir as rd
-from plastix.experiment import _runner
-from plastix.experiment._backend import LOCAL, Placement
-from plastix.experiment._config import SEED_LIMIT, Config, UserError, dump_config, validate
+from plastix.experiment._backend import BACKENDS, LOCAL, Placement
+from plastix.experiment._config import Config, dump_config, validate
+from plastix.experiment._errors import SEED_LIMIT, UserError
+from plastix.experiment._family import get
 
 SPEC = "sweep.toml"
 AGGREGATE = "sweep.json"
@@ -247,8 +249,6 @@ def unfinished(path: Path) -> dict[int, int]:
 
 
 def _check_placement(placement: Placement) -> None:
-    from plastix.experiment._backend import BACKENDS
-
     if placement.backend not in BACKENDS:
         raise UserError(f"--backend {placement.backend!r}: allowed: {', '.join(BACKENDS)}")
     if placement.workers is not None:
@@ -303,7 +303,7 @@ def sweep(
     seeds = sorted(set(seeds))
     if not seeds or seeds[0] < 0:
         raise UserError(f"--seeds {format_seeds(seeds)!r}: give one or more seeds >= 0")
-    cfg.spec.ready(cfg)  # e.g. data files present: refused before any directory is made
+    cfg.task.ready(cfg)  # e.g. data files present: refused before any directory is made
     path = Path(path)
     _prepare(path, Spec(_config_data(cfg), list(seeds), str(source), list(overrides)), force)
     return _complete(path, cfg, placement, progress, report)
@@ -320,7 +320,7 @@ def resume_sweep(
     path = Path(path)
     spec = read_spec(path)
     cfg = validate({**spec.config, "seed": spec.seeds[0]})
-    cfg.spec.ready(cfg)
+    cfg.task.ready(cfg)
     return _complete(path, cfg, placement, progress, report)
 
 
@@ -410,8 +410,6 @@ def _run_ray(
     """Every seed at once, one Ray task each; seed -> error of those that failed."""
     if not todo:
         return {}
-    from plastix.experiment import _ray
-
     ray = _ray.import_ray()
     # A connection this process already has is used as it is.
     owned, _ = _ray.connect(ray, placement.address)
@@ -475,8 +473,6 @@ def aggregate(path: Path) -> dict:
     seed has none), their mean and standard error over the ``n`` seeds with a
     value. With unfinished seeds, ``"unfinished"`` lists them.
     """
-    from plastix.experiment._family import get
-
     path = Path(path)
     spec = read_spec(path)
     family = get(spec.config.get("family"))

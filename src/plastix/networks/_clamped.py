@@ -21,13 +21,11 @@ descent on ``L = |t - y|^2 / 2`` (Widrow & Hoff 1960); with nudging it is ``s``
 times that. Over hidden layers the same difference of phases is contrastive
 Hebbian learning (Movellan 1991), which approximates backprop for small ``s``
 (Xie & Seung 2003; Scellier & Bengio 2017). The backprop error
-``error_l = dL/dz_l`` (negated) is in ``local`` too, only so that the
-gradient-descent baseline is a rule of this network (``dW = error pre^T``).
+``error_l = dL/dz_l`` (negated) is in ``local`` too: any rule may read it, and
+gradient descent itself is a rule of this network (``dW = error pre^T``).
 
-With ``shadow_lr`` the network also trains a copy of itself by that gradient
-descent on the same inputs, from the same initial weights, and accumulates
-the squared distance between the two weight trajectories (the trajectory
-meta-loss).
+The trajectory meta-loss (distance to gradient descent's weights) is the
+task's to record: :func:`plastix.tasks.gradient_twin`.
 """
 
 from __future__ import annotations
@@ -55,7 +53,7 @@ def clamped_forward(w: Sequence[jax.Array], x: jax.Array) -> tuple[list[jax.Arra
     return acts, zs
 
 
-def _gd_errors(w, acts, target):
+def gd_errors(w, acts, target):
     """``-dL/dz_l`` for ``L = |t - y|^2 / 2``, output layer last (backprop)."""
     errs = [target - acts[-1]]
     for l in range(len(w) - 1, 0, -1):
@@ -70,7 +68,6 @@ def clamped(
     eta: float = 1.0,
     init_scale: float = 1.0,
     w_max: float = 100.0,
-    shadow_lr: float | None = None,
 ) -> Network:
     """A network of ``sizes`` (input first) learning by local rules with its output clamped/nudged.
 
@@ -81,8 +78,6 @@ def clamped(
         eta: ``W += eta * dW``.
         init_scale: ``W_l(0) ~ N(0, init_scale^2 / n_{l-1})``.
         w_max: weight bound; reaching it marks a run unstable.
-        shadow_lr: train a gradient-descent twin at this learning rate and
-            accumulate ``aux["distance"] = sum_t sum_l |W_l(t) - W_l^GD(t)|^2 / n_weights``.
 
     Inputs of a step: ``{"x": [in], "target": [out]}`` (one sample: online learning).
     """
@@ -92,7 +87,6 @@ def clamped(
     if not 0 < strength <= 1:
         raise ValueError(f"strength must be in (0, 1], got {strength}")
     names = layer_names(len(sizes) - 1)
-    n_weights = sum(a * b for a, b in zip(sizes[1:], sizes[:-1], strict=True))
     bound = weight_bound(w_max)
 
     def init(key):
@@ -101,10 +95,7 @@ def clamped(
             p: init_scale / jnp.sqrt(sizes[l]) * jax.random.normal(keys[l], (sizes[l + 1], sizes[l]))
             for l, p in enumerate(names)
         }
-        aux = {}
-        if shadow_lr is not None:
-            aux = {"shadow": dict(w), "distance": jnp.zeros((), w[names[0]].dtype)}
-        return NetState(w, aux)
+        return NetState(w, {})
 
     def step(state, inputs):
         w = [state.w[p] for p in names]
@@ -116,7 +107,7 @@ def clamped(
         for l in range(len(w) - 1, 0, -1):
             top_down = (target_phase[l + 1] - acts[l + 1]) @ w[l]
             target_phase[l] = jnp.tanh(zs[l - 1] + feedback * top_down) if feedback else acts[l]
-        errs = _gd_errors(w, acts, t)
+        errs = gd_errors(w, acts, t)
         local = {
             p: {
                 "pre": acts[l],
@@ -127,20 +118,10 @@ def clamped(
             }
             for l, p in enumerate(names)
         }
-        if shadow_lr is not None:
-            s = [state.aux["shadow"][p] for p in names]
-            s_acts, _ = clamped_forward(s, x)
-            s_errs = _gd_errors(s, s_acts, t)
-            shadow = {p: s[l] + shadow_lr * s_errs[l].T @ s_acts[l] for l, p in enumerate(names)}
-            state = state._replace(aux={**state.aux, "shadow": shadow})
         return state, acts[-1][0], local
 
     def apply(state, dw):
-        w = {p: bound(state.w[p] + eta * dw[p]) for p in names}
-        if shadow_lr is None:
-            return state._replace(w=w)
-        gap = sum(jnp.sum((w[p] - state.aux["shadow"][p]) ** 2) for p in names) / n_weights
-        return NetState(w, {**state.aux, "distance": state.aux["distance"] + gap})
+        return state._replace(w={p: bound(state.w[p] + eta * dw[p]) for p in names})
 
     def unstable(state):
         return jnp.any(jnp.stack([jnp.max(jnp.abs(state.w[p])) >= w_max for p in names]))

@@ -60,8 +60,6 @@ def lif(
     w_inh_init: float = 0.1,
     w_inh_max: float = 100.0,
     lr: float = 1.0,
-    record_bins: int = 1,
-    bin_size: float = 1.0,
     **params: float,
 ) -> Network:
     r"""One conductance-based LIF neuron driven by grouped excitatory and inhibitory afferents.
@@ -106,9 +104,9 @@ def lif(
     upper bound marks the run unstable.
 
     ``state.aux`` holds ``v`` (mV), ``ge``, ``gi`` (``[1]``), ``ref`` (refractory
-    steps left), ``w_exc`` (``[n_exc]``), ``t`` (step counter), ``counts``
-    (postsynaptic spikes per bin of ``bin_size`` seconds, ``[record_bins]``;
-    spikes after the last bin are not binned) and ``n_spikes`` (all spikes).
+    steps left), ``w_exc`` (``[n_exc]``), ``t`` (step counter) and ``n_spikes``
+    (all spikes). The step's output is the spike, ``[1]``; a task that scores
+    spike counts per bin records them (:func:`plastix.tasks.spike_counts`).
 
     Args:
         n_exc, n_inh, n_groups: afferent counts and groups.
@@ -119,20 +117,15 @@ def lif(
         w_inh_max: inhibitory weight bound.
         lr: ``apply`` adds ``lr * dw`` (the rule's coefficients already carry
             the learning rate of a spike rule, hence 1).
-        record_bins: number of spike-count bins kept in ``aux["counts"]``.
-        bin_size: bin width, seconds (a whole number of steps).
         **params: overrides of :data:`VOGELS_2011`.
     """
     unknown = set(params) - set(VOGELS_2011)
     if unknown:
         raise ValueError(f"unknown LIF parameter(s) {sorted(unknown)}; allowed: {sorted(VOGELS_2011)}")
-    if dt <= 0 or record_bins < 1 or bin_size <= 0:
-        raise ValueError(f"need dt > 0, record_bins >= 1, bin_size > 0; got {dt}, {record_bins}, {bin_size}")
+    if not dt > 0:
+        raise ValueError(f"need dt > 0, got {dt}")
     p = {**VOGELS_2011, **params}
     groups = afferent_groups(n_exc, n_inh, n_groups)
-    bin_steps = round(bin_size / dt)
-    if not math.isclose(bin_steps * dt, bin_size, rel_tol=1e-6):
-        raise ValueError(f"bin_size ({bin_size}) must be a whole number of steps of dt ({dt})")
     n_ref = max(round(p["t_ref"] / dt), 1)
     decay_e = math.exp(-dt / p["tau_exc"])
     decay_i = math.exp(-dt / p["tau_inh"])
@@ -149,17 +142,9 @@ def lif(
             "ref": jnp.zeros((1,), jnp.int32),
             "w_exc": w_exc,
             "t": jnp.zeros((), jnp.int32),
-            "counts": jnp.zeros((record_bins,), dtype),
             "n_spikes": jnp.zeros((), dtype),
         }
         return NetState({"inh": jnp.full((1, n_inh), w_inh_init, dtype)}, aux)
-
-    def _count(counts, t, s):
-        # A dynamic slice update, not a scatter: several times cheaper on CPU
-        # under vmap. Steps past the last bin are not counted.
-        i = jnp.minimum(t // bin_steps, record_bins - 1)
-        add = jnp.where(t < record_bins * bin_steps, s, 0.0)
-        return jax.lax.dynamic_update_slice(counts, jax.lax.dynamic_slice(counts, (i,), (1,)) + add, (i,))
 
     def step(state, x):
         a = state.aux
@@ -187,7 +172,6 @@ def lif(
             "gi": gi,
             "ref": ref,
             "t": a["t"] + 1,
-            "counts": _count(a["counts"], a["t"], s),
             "n_spikes": a["n_spikes"] + s[0],
         }
         local = {"inh": {"pre": x_inh, "post": s, "w": w_inh, "dt": dt}}

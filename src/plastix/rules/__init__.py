@@ -1,6 +1,7 @@
 """Parametrised plasticity rules and named reference rules."""
 
-from plastix.rules._base import Local, Rule, RuleState, Theta, project
+from plastix.rules._base import Local, Rule, RuleState, Theta, coefficients, describe, project, summarise
+from plastix.rules._mlp import ACTIVATIONS, MLP_SIDES, mlp
 from plastix.rules._per_synapse import PARAMETRISATIONS, SOFT_BOUND_NAMES, per_synapse, soft_bound_hebb
 from plastix.rules._polynomial import SIDES, polynomial
 from plastix.rules._reference import REFERENCES, anti_hebbian, from_terms, hebb, oja, pseudo_gradient
@@ -8,6 +9,9 @@ from plastix.rules._spike_trace import SPIKE_TRACE_NAMES, spike_trace, spike_tra
 from plastix.rules._term_library import TERMS, term_library
 
 __all__ = [
+    "ACTIVATIONS",
+    "MLP_SIDES",
+    "mlp",
     "PARAMETRISATIONS",
     "REFERENCES",
     "SIDES",
@@ -19,6 +23,8 @@ __all__ = [
     "RuleState",
     "Theta",
     "anti_hebbian",
+    "coefficients",
+    "describe",
     "from_terms",
     "hebb",
     "oja",
@@ -28,6 +34,7 @@ __all__ = [
     "pseudo_gradient",
     "soft_bound_hebb",
     "spike_trace",
+    "summarise",
     "spike_trace_bounds",
     "term_library",
     "vogels_istdp",

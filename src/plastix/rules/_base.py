@@ -7,9 +7,10 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
-Theta = Any  # one rule's coefficients: an array, or a pytree of them; last axis indexes `Rule.names`
+Theta = Any  # one rule's coefficients: an array (last axis indexes `Rule.names`), or any pytree
 Local = Mapping[str, Array]  # local signals at the synapse: pre, post, w, error, ...
 RuleState = Any  # traces; () for memoryless rate rules
 
@@ -22,7 +23,9 @@ class Rule(NamedTuple):
         init_state: ``w -> state``, the rule's own state (eligibility traces, ...).
         update: ``(theta, local, state) -> (dw, state)``. ``dw`` has the shape of
             ``local["w"]`` and is the change *before* the network's learning rate.
-        names: one name per coefficient, in the order of theta's last axis.
+        names: one name per coefficient, in the order of theta's last axis; for
+            a rule with ``summary``, the names of its summary numbers (``size``
+            then counts those, not theta's numbers).
         needs: keys of ``local`` that ``update`` reads.
         symbols: how the printer writes each variable (``{"pre": "x", ...}``).
         elementwise: ``update`` also takes ``theta`` of shape ``w.shape + (size,)``
@@ -38,6 +41,12 @@ class Rule(NamedTuple):
             loops that can keep their search inside it (finite differences
             project onto it), and :func:`project` gives the rule as applied.
             ``None``: unbounded.
+        summary: ``theta -> {name: scalar}``, a few numbers that describe theta
+            (one ``metrics.csv`` column each), for a rule whose theta is too
+            large to list (an MLP's weights); its keys are then ``names``.
+            ``None``: each coefficient (:func:`summarise`).
+        describe: ``theta -> text``, the rule in words or as an equation;
+            ``None``: the generic ``name = value`` list (:func:`describe`).
     """
 
     init_theta: Callable[[Array], Theta]
@@ -50,10 +59,41 @@ class Rule(NamedTuple):
     penalty: Callable[[Theta], Array] | None = None
     synapses: Callable[[Theta], Array] | None = None
     bounds: tuple[Array, Array] | None = None
+    summary: Callable[[Theta], Mapping[str, Array]] | None = None
+    describe: Callable[[Theta], str] | None = None
 
     @property
     def size(self) -> int:
         return len(self.names)
+
+
+def coefficients(rule: Rule, theta: Theta) -> np.ndarray:
+    """A coefficient-vector rule's theta as ``[synapses, size]`` on the host, in float64: one row for
+    a shared rule, one per synapse for a per-synapse rule (:func:`plastix.rules.per_synapse`)."""
+    c = theta if rule.synapses is None else rule.synapses(theta)
+    return np.asarray(c, np.float64).reshape(-1, rule.size)
+
+
+def summarise(rule: Rule, theta: Theta) -> dict[str, float]:
+    """A few named numbers of theta, in the order of ``rule.names`` (host side, float64):
+    ``rule.summary``'s, else each coefficient (for a per-synapse rule its mean over synapses,
+    and ``<name>_sd`` its sd)."""
+    if rule.summary is not None:
+        return {k: float(v) for k, v in rule.summary(theta).items()}
+    c = coefficients(rule, theta)
+    out = {}
+    for k, n in enumerate(rule.names):
+        out[n] = float(c[:, k].mean())
+        if rule.synapses is not None:
+            out[f"{n}_sd"] = float(c[:, k].std())
+    return out
+
+
+def describe(rule: Rule, theta: Theta) -> str:
+    """The rule as text: ``rule.describe``'s, else ``name = value`` for each summary number."""
+    if rule.describe is not None:
+        return rule.describe(theta)
+    return ", ".join(f"{n} = {float(v):.3g}" for n, v in summarise(rule, theta).items())
 
 
 def project(rule: Rule, theta: Theta) -> Theta:

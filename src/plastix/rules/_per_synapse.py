@@ -48,7 +48,9 @@ def soft_bound_hebb(init_mean=(0.0, 0.0, 0.0), init_std: float = 0.1) -> Rule:
         return ()
 
     def update(theta, local, state):
-        w, x, y = local["w"], local["pre"], local["post"]
+        w = local["w"]
+        # One sample a step without a batch axis ([pre], a spiking network's step) is a batch of one.
+        x, y = (jnp.atleast_2d(jnp.asarray(local[k], w.dtype)) for k in ("pre", "post"))
         hebb = y.T @ x / x.shape[0]  # <v_i v_j> over the batch, [post, pre]
         g2, g0, b = theta[..., 0], theta[..., 1], theta[..., 2]
         return g2 * (1 - w) * hebb - g0 * w + b, state

@@ -54,6 +54,11 @@ def _monomials(local: Local, variables: Sequence[str], order: int) -> list[jax.A
     return out
 
 
+def _batched(v, dtype) -> jax.Array:
+    v = jnp.asarray(v, dtype)
+    return v if v.ndim == 2 else v[None]
+
+
 def polynomial(
     order: int = 2,
     variables: Sequence[str] = ("pre", "post", "w"),
@@ -114,6 +119,8 @@ def polynomial(
 
     def update(theta, local, state):
         w = local["w"]
+        # One sample a step without a batch axis ([pre], a spiking network's step) is a batch of one.
+        local = {v: _batched(local[v], w.dtype) if SIDES[v] != "syn" else local[v] for v in variables}
         f = _monomials(local, pre_v, order)  # [1, (B, N), ...]
         g = _monomials(local, post_v, order)  # [1, (B, M), ...]
         s = _monomials(local, syn_v, order)  # [1, (M, N), ...]

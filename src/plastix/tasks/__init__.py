@@ -3,8 +3,8 @@
 from plastix.tasks._base import Episode, LossFn, Recorder, Task, meta_loss, sqrt_chunk, unroll
 from plastix.tasks._few_shot import by_class, few_shot, split_classes
 from plastix.tasks._pca import pca, random_rotation, spectrum
-from plastix.tasks._supervised import OBJECTIVES, labelled, supervised, teacher
-from plastix.tasks._target_rate import input_rates, target_rate
+from plastix.tasks._supervised import OBJECTIVES, gradient_twin, labelled, supervised, teacher
+from plastix.tasks._target_rate import input_rates, spike_counts, target_rate
 
 __all__ = [
     "Episode",
@@ -18,6 +18,6 @@ __all__ = [
     "sqrt_chunk",
     "unroll",
 ]
-__all__ += ["input_rates", "target_rate"]
+__all__ += ["input_rates", "spike_counts", "target_rate"]
 __all__ += ["by_class", "few_shot", "split_classes"]
-__all__ += ["OBJECTIVES", "labelled", "supervised", "teacher"]
+__all__ += ["OBJECTIVES", "gradient_twin", "labelled", "supervised", "teacher"]

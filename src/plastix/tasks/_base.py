@@ -17,6 +17,31 @@ Metrics = dict[str, Array]
 LossFn = Callable[[Mapping[str, Array], Array], tuple[Array, Metrics]]
 
 
+def _stacked(carry, outs):
+    return outs
+
+
+class Recorder(NamedTuple):
+    """What :func:`unroll` records along the way: for a task's loss, figures and diagnostics.
+
+    Attributes:
+        init: ``initial_state -> carry``, the recorder's own running state (e.g.
+            spike counts per bin, conductances split by input group).
+        step: ``(carry, state, x, new_state, out) -> (carry, out)``, called after
+            every inner step with the network state before and after it, the
+            step's input ``x`` and the network's output of the step.
+        reduce: with ``unroll(chunk=...)``, ``outs -> out``, what is kept of a
+            chunk's outputs (stacked over its steps); default: their mean.
+        finish: ``(final carry, outs) -> records``, what :func:`unroll` returns:
+            by default the outputs, stacked over steps (or chunks).
+    """
+
+    init: Callable[[NetState], Any]
+    step: Callable[[Any, NetState, Array, NetState, Array], tuple[Any, Any]]
+    reduce: Callable[[Any], Any] = lambda outs: jax.tree.map(lambda o: jnp.mean(o, axis=0), outs)
+    finish: Callable[[Any, Any], Any] = _stacked
+
+
 class Task(NamedTuple):
     """A family of episodes, the inner loop's input stream and a loss.
 
@@ -25,33 +50,20 @@ class Task(NamedTuple):
         inputs: ``(episode, t, key) -> x_t``, the network input at inner step
             ``t``; stateless, so the stream can be generated inside the jitted
             loop instead of being stored.
-        loss: ``(final_state, episode) -> (loss, metrics)``: how well the
-            function that emerged solves the episode.
+        loss: ``(final_state, records, episode) -> (loss, metrics)``: how well
+            the function that emerged solves the episode; ``records`` are what
+            ``record`` kept of the trajectory (``None`` without one).
         num_steps: inner steps per episode.
+        record: what the loss reads of the trajectory (:class:`Recorder`), kept
+            in bounded memory (binned or reduced, never every step of a long
+            protocol), or ``None``: the loss reads the final state only.
     """
 
     sample: Callable[[Array], Episode]
     inputs: Callable[[Episode, Array, Array], Array]
-    loss: Callable[[NetState, Episode], tuple[Array, Metrics]]
+    loss: Callable[[NetState, Any, Episode], tuple[Array, Metrics]]
     num_steps: int
-
-
-class Recorder(NamedTuple):
-    """What :func:`unroll` records along the way, for figures and diagnostics.
-
-    Attributes:
-        init: ``initial_state -> carry``, the recorder's own running state (e.g.
-            conductances split by input group).
-        step: ``(carry, state, x, new_state) -> (carry, out)``, called after
-            every inner step with the network state before and after it and the
-            step's input ``x``.
-        reduce: with ``unroll(chunk=...)``, ``outs -> out``, what is kept of a
-            chunk's outputs (stacked over its steps); default: their mean.
-    """
-
-    init: Callable[[NetState], Any]
-    step: Callable[[Any, NetState, Array, NetState], tuple[Any, Any]]
-    reduce: Callable[[Any], Any] = lambda outs: jax.tree.map(lambda o: jnp.mean(o, axis=0), outs)
+    record: Recorder | None = None
 
 
 def unroll(
@@ -80,10 +92,11 @@ def unroll(
     draw per step by one vectorised draw per chunk. Same dynamics and update
     order; the random stream differs (same distribution).
 
-    With ``record`` it returns ``(final_state, records)``: the recorder's
-    outputs stacked over steps, or with ``chunk`` one ``record.reduce`` per
-    chunk (``[num_steps // chunk, ...]``), so that a recording of a long
-    spiking episode stays small. The final state is the one returned without it.
+    With ``record`` it returns ``(final_state, records)``: ``record.finish`` of
+    the recorder's final carry and its outputs, by default the outputs stacked
+    over steps, or with ``chunk`` one ``record.reduce`` per chunk (``[num_steps
+    // chunk, ...]``), so that a recording of a long spiking episode stays
+    small. The final state is the one returned without it.
     """
     k_init, k_data = jax.random.split(key)
     state = network.init(k_init)
@@ -91,14 +104,14 @@ def unroll(
 
     def step(carry, x):
         state, rule_state, rec = carry
-        new, _, local = network.step(state, x)
+        new, y, local = network.step(state, x)
         dw = {}
         for p in network.plastic:
             dw[p], rule_state[p] = rules[p].update(theta[p], local[p], rule_state[p])
         new = network.apply(new, dw)
         out = None
         if record is not None:
-            rec, out = record.step(rec, state, x, new)
+            rec, out = record.step(rec, state, x, new, y)
         return (new, rule_state, rec), out
 
     carry = (state, rule_state, None if record is None else record.init(state))
@@ -110,8 +123,8 @@ def unroll(
         # Rematerialise the whole step, input draw included: the backward pass
         # then keeps one carry per step, not the step's inputs as well.
         body = jax.checkpoint(body) if remat else body
-        (state, _, _), outs = jax.lax.scan(body, carry, jnp.arange(task.num_steps))
-        return state if record is None else (state, outs)
+        (state, _, rec), outs = jax.lax.scan(body, carry, jnp.arange(task.num_steps))
+        return state if record is None else (state, record.finish(rec, outs))
     if task.num_steps % chunk:
         raise ValueError(f"num_steps ({task.num_steps}) must be a multiple of chunk ({chunk})")
 
@@ -127,8 +140,8 @@ def unroll(
 
     chunk_body = jax.checkpoint(chunk_body) if remat else chunk_body
 
-    (state, _, _), outs = jax.lax.scan(chunk_body, carry, jnp.arange(task.num_steps // chunk))
-    return state if record is None else (state, outs)
+    (state, _, rec), outs = jax.lax.scan(chunk_body, carry, jnp.arange(task.num_steps // chunk))
+    return state if record is None else (state, record.finish(rec, outs))
 
 
 def sqrt_chunk(num_steps: int) -> int:
@@ -155,12 +168,13 @@ def meta_loss(
     """The single seam between inner and outer loops: ``f(theta, key) -> (loss, metrics)``.
 
     ``f`` draws ``num_episodes`` episodes from ``key``, trains a fresh network on
-    each (vmapped), and averages the task loss. A run that is unstable
+    each (vmapped), recording what the task's ``record`` keeps of each
+    trajectory, and averages the task loss. A run that is unstable
     (non-finite or bounded weights, or a non-finite loss) scores
     ``unstable_loss`` instead; every loss is capped there, so a bad candidate is
     penalised but never poisons the average. ``l1`` adds
     ``l1 * sum|theta / l1_scale|``, the sparsity prior of Confavreux et al.
-    (2020); ``l1_scale`` (default 1) puts coefficients of different units on
+    (2020); ``l1_scale`` (a pytree like theta; default 1) puts coefficients of different units on
     one footing; a rule's ``penalty`` (:class:`plastix.rules.Rule`) is added too.
     ``remat`` and ``chunk`` are passed to :func:`unroll`.
 
@@ -187,8 +201,14 @@ def meta_loss(
     def one(theta, key):
         k_ep, k_run = jax.random.split(key)
         episode = task.sample(k_ep)
-        final = unroll(rules, network, task, theta, episode, k_run, remat=remat, chunk=chunk)
-        loss, metrics = task.loss(final, episode)
+        if task.record is None:
+            final = unroll(rules, network, task, theta, episode, k_run, remat=remat, chunk=chunk)
+            records = None
+        else:
+            final, records = unroll(
+                rules, network, task, theta, episode, k_run, remat=remat, chunk=chunk, record=task.record
+            )
+        loss, metrics = task.loss(final, records, episode)
         bad = network.unstable(final) | ~jnp.isfinite(loss)
         loss = jnp.where(
             bad, unstable_loss, jnp.minimum(jnp.nan_to_num(loss, nan=unstable_loss), unstable_loss)
@@ -201,8 +221,9 @@ def meta_loss(
             keys = jax.lax.with_sharding_constraint(keys, episode_sharding)
         losses, bad, metrics = jax.vmap(one, in_axes=(None, 0))(theta, keys)
         task_loss = jnp.mean(losses)
-        scale = 1.0 if l1_scale is None else jnp.asarray(l1_scale)
-        penalty = l1 * sum(jnp.sum(jnp.abs(t / scale)) for t in jax.tree.leaves(theta))
+        leaves = jax.tree.leaves(theta)
+        scales = [1.0] * len(leaves) if l1_scale is None else jax.tree.leaves(l1_scale)
+        penalty = l1 * sum(jnp.sum(jnp.abs(t / s)) for t, s in zip(leaves, scales, strict=True))
         # Each rule's own prior (e.g. on the per-synapse deviations of plastix.rules.per_synapse).
         penalty = penalty + sum(rules[p].penalty(theta[p]) for p in sorted(rules) if rules[p].penalty)
         out = {k: jnp.mean(v) for k, v in metrics.items()}

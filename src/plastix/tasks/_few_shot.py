@@ -134,7 +134,7 @@ def few_shot(
     def inputs(episode, t, key):
         return {"x": episode["train_x"][t], "label": episode["train_y"][t]}
 
-    def loss(state, episode):
+    def loss(state, records, episode):
         logits = predict(state, episode["query_x"])
         y = episode["query_y"]
         ce = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1))

@@ -139,7 +139,7 @@ def pca(
         z = standard_normal(key, (batch, n_in), episode["factor"].dtype)
         return z @ episode["factor"].T
 
-    def loss(state: NetState, episode):
+    def loss(state: NetState, records, episode):
         w = effective_weights(state)
         pcs = episode["pcs"].astype(w.dtype)
         dots = jnp.sum(w * pcs, axis=1)

@@ -10,8 +10,8 @@ loss is the test mean squared error of the trained network,
 whose largest output is the target's). With ``objective = "trajectory"`` the
 loss is instead the mean squared distance per step between the weights the
 rule produced and those gradient descent produced on the same samples from
-the same start (``aux["distance"]`` of :func:`plastix.networks.clamped` with
-``shadow_lr``).
+the same start, which the task records beside the network
+(:func:`gradient_twin`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,43 @@ import jax.numpy as jnp
 import numpy as np
 
 from plastix.networks._base import NetState
-from plastix.tasks._base import Task
+from plastix.networks._clamped import clamped_forward, gd_errors, layer_names
+from plastix.tasks._base import Recorder, Task
 
 OBJECTIVES = ("task", "trajectory")
+
+
+def gradient_twin(sizes, learning_rate: float) -> Recorder:
+    r"""Gradient descent beside the network, on the same samples from the same initial weights.
+
+    Per step the twin takes ``W_l += lr e_l a_{l-1}^T`` (backprop's ``e_l =
+    -dL/dz_l`` for ``L = |t - y|^2 / 2`` on the step's sample,
+    :func:`plastix.networks.gd_errors`) and the recorder accumulates the
+    squared distance of the network's weights to the twin's,
+
+    .. math:: D = \sum_t \sum_l \lVert W_l(t) - W_l^{GD}(t) \rVert^2 / n_{weights},
+
+    the trajectory objective of Karageorgiou Kaneen et al. (2020). For a
+    network of ``sizes`` with projections ``l1 .. lL``
+    (:func:`plastix.networks.clamped`); records ``D``.
+    """
+    names = layer_names(len(sizes) - 1)
+    n_weights = sum(a * b for a, b in zip(sizes[1:], sizes[:-1], strict=True))
+
+    def init(state):
+        return {p: state.w[p] for p in names}, jnp.zeros((), state.w[names[0]].dtype)
+
+    def step(carry, state, x, new, out):
+        shadow, distance = carry
+        s = [shadow[p] for p in names]
+        xs, ts = x["x"].astype(s[0].dtype)[None], x["target"].astype(s[0].dtype)[None]
+        acts, _ = clamped_forward(s, xs)
+        errs = gd_errors(s, acts, ts)
+        shadow = {p: s[l] + learning_rate * errs[l].T @ acts[l] for l, p in enumerate(names)}
+        gap = sum(jnp.sum((new.w[p] - shadow[p]) ** 2) for p in names) / n_weights
+        return (shadow, distance + gap), None
+
+    return Recorder(init, step, finish=lambda carry, outs: carry[1])
 
 
 def supervised(
@@ -34,6 +68,7 @@ def supervised(
     num_steps: int,
     objective: str = "task",
     classes: bool = False,
+    twin: Recorder | None = None,
 ) -> Task:
     """A task from ``sample(key) -> {"x", "target", "test_x", "test_target"}`` (``[S, D]``, ``[S, out]``).
 
@@ -43,27 +78,31 @@ def supervised(
         num_steps: training pairs per episode (one per inner step).
         objective: ``"task"`` (test MSE) or ``"trajectory"`` (distance to gradient descent).
         classes: targets are one-hot: report ``accuracy``.
+        twin: with ``objective = "trajectory"``, the recorder of gradient descent's
+            trajectory (:func:`gradient_twin`).
 
     Inputs of step ``t``: ``{"x": x_t [D], "target": t_t [out]}``.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; allowed: {list(OBJECTIVES)}")
+    if (objective == "trajectory") != (twin is not None):
+        raise ValueError("objective 'trajectory' needs twin (tasks.gradient_twin), and only it")
 
     def inputs(episode, t, key):
         return {"x": episode["x"][t], "target": episode["target"][t]}
 
-    def loss(state, episode):
+    def loss(state, records, episode):
         y, t = predict(state, episode["test_x"]), episode["test_target"]
         metrics = {"mse": jnp.mean((y - t) ** 2)}
         if classes:
             hit = jnp.argmax(y, axis=1) == jnp.argmax(t, axis=1)
             metrics["accuracy"] = jnp.mean(hit.astype(y.dtype))
         if objective == "trajectory":
-            metrics["distance"] = state.aux["distance"] / num_steps
+            metrics["distance"] = records / num_steps
             return metrics["distance"], metrics
         return metrics["mse"], metrics
 
-    return Task(sample, inputs, loss, num_steps)
+    return Task(sample, inputs, loss, num_steps, twin)
 
 
 def teacher(
@@ -77,6 +116,7 @@ def teacher(
     noise: float = 0.0,
     fixed: jax.Array | None = None,
     objective: str = "task",
+    twin: Recorder | None = None,
 ) -> Task:
     r"""Regression onto a random teacher network: ``x ~ N(0, I)``, ``t = T x`` or ``t = T_2 tanh(T_1 x)``.
 
@@ -110,7 +150,7 @@ def teacher(
         target = f(x) + noise * jax.random.normal(k_noise, (samples, n_out))
         return {"x": x, "target": target, "test_x": test_x, "test_target": f(test_x)}
 
-    return supervised(sample, predict, samples, objective)
+    return supervised(sample, predict, samples, objective, twin=twin)
 
 
 def labelled(
@@ -121,6 +161,7 @@ def labelled(
     samples: int = 200,
     test_samples: int = 200,
     objective: str = "task",
+    twin: Recorder | None = None,
 ) -> Task:
     """Classification of a fixed labelled pool (e.g. the digits): targets are one-hot.
 
@@ -149,4 +190,4 @@ def labelled(
             "test_target": ts[samples:],
         }
 
-    return supervised(sample, predict, samples, objective, classes=True)
+    return supervised(sample, predict, samples, objective, classes=True, twin=twin)

@@ -17,7 +17,7 @@ import numpy as np
 
 from plastix.networks._base import NetState
 from plastix.networks._lif import afferent_groups
-from plastix.tasks._base import Task
+from plastix.tasks._base import Recorder, Task
 
 Array = jax.Array
 
@@ -176,9 +176,9 @@ def target_rate(
     the afferents replay those spike trains instead (e.g. loaded from an
     ``.npz`` by the caller); ``sample`` picks one dataset at random.
 
-    The network must record the spike counts:
-    ``networks.lif(dt=dt, record_bins=round((train_time + score_time) / bin_size),
-    bin_size=bin_size)``.
+    The loss reads the postsynaptic spike counts per bin that the task's
+    recorder keeps along the trajectory (:func:`spike_counts`): the network's
+    output of each step, so any network whose output is its spikes serves.
 
     Metrics: ``rate`` (the window's rate, Hz), ``rate_score`` (the whole
     scoring phase), ``w_inh`` (mean inhibitory weight).
@@ -264,16 +264,33 @@ def target_rate(
             out = jnp.zeros((length, n_aff), dtype).at[row, a].set(1.0, mode="drop")
             return out.reshape(t.shape + (n_aff,))
 
-    def loss(state: NetState, episode):
-        counts = state.aux["counts"]
-        if counts.shape[-1] < n_bins:
-            raise ValueError(
-                f"the network records {counts.shape[-1]} bins; target_rate needs {n_bins} "
-                f"(networks.lif(record_bins={n_bins}, bin_size={bin_size}, dt={dt}))"
-            )
+    def loss(state: NetState, counts, episode):
         rbar = jax.lax.dynamic_slice(counts, (episode["window"],), (window_bins,)).sum() / window
         rate_score = counts[train_bins:n_bins].sum() / score_time
         metrics = {"rate": rbar, "rate_score": rate_score, "w_inh": jnp.mean(state.w["inh"])}
         return (rbar - target) ** 2 / (rbar + 0.1), metrics
 
-    return Task(sample, inputs, loss, num_steps)
+    return Task(sample, inputs, loss, num_steps, spike_counts(n_bins, round(bin_size / dt)))
+
+
+def spike_counts(n_bins: int, bin_steps: int) -> Recorder:
+    """Postsynaptic spikes per bin of ``bin_steps`` steps, ``[n_bins]``: what :func:`target_rate` scores.
+
+    Counts the network's output of each step (a spiking neuron's ``[1]`` spike);
+    steps past the last bin are not counted. The carry is the counts and a step
+    counter, so the recording is ``n_bins`` numbers however long the episode.
+    """
+
+    def init(state):
+        return jnp.zeros((n_bins,), jnp.asarray(0.0).dtype), jnp.zeros((), jnp.int32)
+
+    def step(carry, state, x, new, out):
+        counts, t = carry
+        s = jnp.asarray(out, counts.dtype).reshape(-1)[:1]
+        # A dynamic slice update, not a scatter: several times cheaper on CPU under vmap.
+        i = jnp.minimum(t // bin_steps, n_bins - 1)
+        add = jnp.where(t < n_bins * bin_steps, s, 0.0)
+        counts = jax.lax.dynamic_update_slice(counts, jax.lax.dynamic_slice(counts, (i,), (1,)) + add, (i,))
+        return (counts, t + 1), None
+
+    return Recorder(init, step, finish=lambda carry, outs: carry[0])

@@ -19,169 +19,23 @@ teacher, or the digits), episodes differing in initial weights and samples;
 
 from __future__ import annotations
 
-from typing import Literal
-
 import jax
 import jax.numpy as jnp
 import numpy as np
-from pydantic import Field, field_validator
 
 from plastix import meta, networks, plotting, rules, tasks
-from plastix.experiment._config import SEED_LIMIT, RuleSection, Section, TaskSection
-from plastix.experiment._family import Family, Memory, Parts, itemsize
+from plastix.experiment._family import Family, Memory, itemsize
 from plastix.experiment._family import headline as generic_headline
+from plastix.experiment._seeds import HELDOUT, PRUNE, stream
+from plastix.experiment.components.tasks import DIGITS
 
-
-class ClampedNetworkConfig(Section):
-    """``[network]`` with ``kind = "clamped"``: :func:`plastix.networks.clamped`."""
-
-    kind: Literal["clamped"] = "clamped"
-    sizes: list[int] = Field([20, 5], description="layer sizes, input first; projections l1 .. lL")
-    strength: float = Field(
-        1.0, gt=0, le=1, description="output moved this far toward the target (1: clamped)"
-    )
-    feedback: float = Field(0.0, ge=0, description="top-down drive of hidden layers in the target phase")
-    eta: float = Field(1.0, gt=0, description="W += eta * dW")
-    init_scale: float = Field(0.5, ge=0, description="W0 ~ N(0, init_scale^2 / n_pre)")
-    w_max: float = Field(100.0, gt=0, description="weight bound; reaching it marks a rule unstable")
-
-    @field_validator("sizes")
-    @classmethod
-    def _sizes(cls, v):
-        if len(v) < 2 or min(v) < 1:
-            raise ValueError(f"need an input and an output layer, each >= 1 unit; got {v}")
-        return v
-
-
-class SupervisedTaskConfig(TaskSection):
-    """``[task]`` with ``kind = "supervised"``: :func:`plastix.tasks.teacher` or ``labelled`` (digits)."""
-
-    kind: Literal["supervised"] = "supervised"
-    problem: Literal["teacher", "digits"] = Field("teacher", description="teacher regression or the digits")
-    setting: Literal["fixed", "family"] = Field(
-        "fixed", description="teacher: one fixed teacher, or a new teacher per episode (digits: fixed)"
-    )
-    teacher_hidden: int = Field(0, ge=0, description="hidden units of the teacher (0: linear teacher)")
-    teacher_gain: float = Field(2.0, gt=0, description="gain of the teacher's hidden layer")
-    teacher_seed: int | None = Field(
-        None, ge=0, lt=SEED_LIMIT, description="setting fixed: the teacher's seed (default: seed)"
-    )
-    noise: float = Field(0.0, ge=0, description="sd of the noise on training targets")
-    samples: int = Field(100, ge=1, description="training samples per episode, one per inner step")
-    test_samples: int = Field(200, ge=1, description="test samples per episode (the loss)")
-    heldout_fraction: float = Field(
-        0.3, gt=0, lt=1, description="digits: images held out for the final score"
-    )
-    split_seed: int = Field(0, ge=0, lt=SEED_LIMIT, description="digits: seed of the held-out split")
-    objective: Literal["task", "trajectory"] = Field(
-        "task", description="meta-loss: test MSE after training, or distance to gradient descent's weights"
-    )
-    gd_learning_rate: float | None = Field(
-        None, gt=0, description="gradient descent's step (W += lr e x^T); None: tuned on a grid"
-    )
-    shared_generations: int = Field(
-        40, ge=0, description="CMA-ES generations of the shared-coefficient baseline (per-synapse runs)"
-    )
-    curve_episodes: int = Field(8, ge=1, description="held-out episodes of the learning-curve figure")
-    episodes: int = Field(16, ge=1, description="training episodes per generation")
-    heldout_episodes: int = Field(50, ge=1, description="fresh episodes for the final score")
-    resample: bool = Field(True, description="fresh episodes every generation")
-
-
-class SoftBoundRuleConfig(RuleSection):
-    """``[rules.l<k>]`` with ``kind = "soft_bound_hebb"``: shared, or per synapse."""
-
-    kind: Literal["soft_bound_hebb"] = "soft_bound_hebb"
-    per_synapse: bool = Field(True, description="a coefficient set per synapse (False: one shared set)")
-    parametrisation: Literal["free", "mean_deviation"] = "free"
-    deviation_penalty: float = Field(0.0, ge=0, description="mean_deviation: lambda on mean |deviation|^2")
-    init_spread: float = Field(0.0, ge=0, description="per-synapse sd added to the initial coefficients")
-    init_mean: list[float] = Field(
-        [0.05, 0.05, 0.0], description="mean of the initial (g2, g0, b): a stable start (decay g0 > 0)"
-    )
-    init_std: float = Field(0.01, ge=0, description="theta0 ~ N(init_mean, init_std^2) when init = 'random'")
-
-    @field_validator("init_mean")
-    @classmethod
-    def _three(cls, v):
-        if len(v) != 3:
-            raise ValueError(f"init_mean needs the 3 coefficients (g2, g0, b), got {v}")
-        return v
-
-    def shared(self) -> rules.Rule:
-        return rules.soft_bound_hebb(tuple(self.init_mean), self.init_std)
-
-    def rule(self, shape: tuple[int, int]) -> rules.Rule:
-        if not self.per_synapse:
-            return self.shared()
-        return rules.per_synapse(
-            self.shared(), shape, self.parametrisation, self.deviation_penalty, self.init_spread
-        )
-
-
-DIGITS = (64, 10)  # pixels and classes of scikit-learn's digits
 GD_GRID = np.geomspace(1e-3, 1.0, 13)  # gradient descent's step sizes tried when none is given
-
-
-def check(cfg) -> None:
-    n, t = cfg.network, cfg.task
-    if t.problem == "digits":
-        if (n.sizes[0], n.sizes[-1]) != DIGITS:
-            raise ValueError(f"digits need network.sizes from 64 inputs to 10 outputs, got {n.sizes}")
-        if t.setting == "family":
-            raise ValueError("task.setting = 'family' is for teachers; the digits are one fixed problem")
-    if t.objective == "trajectory" and t.gd_learning_rate is None:
-        raise ValueError(
-            "task.objective = 'trajectory' needs task.gd_learning_rate (gradient descent's step)"
-        )
-    bad = [p for p, r in cfg.rules.items() if r.init == "reference"]
-    if bad:
-        raise ValueError(f"rules.{bad[0]}.init: soft_bound_hebb has no reference rule")
-
-
-def _shapes(sizes) -> dict[str, tuple[int, int]]:
-    names = networks.layer_names(len(sizes) - 1)
-    return {p: (sizes[l + 1], sizes[l]) for l, p in enumerate(names)}
+SHARED_SIGMA0 = 0.1  # CMA-ES's step on the shared baseline's 3 coefficients per projection
 
 
 def _predict(sizes):
     names = networks.layer_names(len(sizes) - 1)
     return lambda state, x: networks.clamped_forward([state.w[p] for p in names], x)[0][-1]
-
-
-def _network(cfg, shadow: bool = True) -> networks.Network:
-    n, t = cfg.network, cfg.task
-    lr = t.gd_learning_rate if shadow and t.objective == "trajectory" else None
-    return networks.clamped(n.sizes, n.strength, n.feedback, n.eta, n.init_scale, n.w_max, shadow_lr=lr)
-
-
-def _digit_pools(t) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    from plastix.experiment._datasets import digits
-
-    x, y = digits()
-    perm = np.random.default_rng(t.split_seed).permutation(len(y))
-    n_held = int(round(t.heldout_fraction * len(y)))
-    held, train = perm[:n_held], perm[n_held:]
-    return (x[train], y[train]), (x[held], y[held])
-
-
-def make_tasks(cfg, objective: str | None = None) -> tuple[tasks.Task, tasks.Task | None]:
-    """The training task and (digits) the held-out one; ``objective`` defaults to the config's."""
-    n, t = cfg.network, cfg.task
-    obj = objective or t.objective
-    predict = _predict(n.sizes)
-    if t.problem == "digits":
-        (xt, yt), (xh, yh) = _digit_pools(t)
-        make = lambda x, y: tasks.labelled(x, y, DIGITS[1], predict, t.samples, t.test_samples, obj)  # noqa: E731
-        return make(xt, yt), make(xh, yh)
-    fixed = None
-    if t.setting == "fixed":
-        fixed = jax.random.PRNGKey(cfg.seed if t.teacher_seed is None else t.teacher_seed)
-    shape = (n.sizes[0], n.sizes[-1])
-    task = tasks.teacher(
-        *shape, predict, t.teacher_hidden, t.teacher_gain, t.samples, t.test_samples, t.noise, fixed, obj
-    )
-    return task, None
 
 
 def memory(cfg) -> Memory:
@@ -197,18 +51,16 @@ def memory(cfg) -> Memory:
     """
     n, t = cfg.network, cfg.task
     s = n.sizes
-    shapes = _shapes(s)
-    synapses = sum(a * b for a, b in shapes.values())
+    projections = n.projections()
+    synapses = sum(a * b for a, b in n.shapes().values())
     data = (t.samples + t.test_samples) * (s[0] + s[-1])
     if t.problem == "teacher" and t.setting == "family":
         hidden = t.teacher_hidden
         data += hidden * (s[0] + s[-1]) if hidden else s[0] * s[-1]
-    coefficients = 0
-    for p, rc in cfg.rules.items():
-        post, pre = shapes.get(p, (1, 1))
-        coefficients += 3 * (post * pre if rc.per_synapse else 1)
+    coefficients = sum(rc.coefficients(projections[p]) for p, rc in cfg.rules.items() if p in projections)
     state = synapses * (2 if t.objective == "trajectory" else 1) + coefficients
-    step = 12 * synapses + 2 * sum(s) + t.test_samples * sum(s)
+    rule_step = sum(rc.temporaries(projections[p], 1) for p, rc in cfg.rules.items() if p in projections)
+    step = rule_step + 2 * sum(s) + t.test_samples * sum(s)
     b = itemsize(cfg)
     what = f"layers {s}, {coefficients} coefficients, {t.samples} + {t.test_samples} samples"
     fixed = 1797 * (DIGITS[0] + 1) * 4 if t.problem == "digits" else 0  # scikit-learn's 1797 digits
@@ -216,24 +68,30 @@ def memory(cfg) -> Memory:
     return Memory(data * b, state * b, step * b, t.samples, None, coefficients, what, fixed)
 
 
-def build(cfg) -> Parts:
-    shapes = _shapes(cfg.network.sizes)
-    rule_set = {p: rc.rule(shapes[p]) if p in shapes else rc.shared() for p, rc in cfg.rules.items()}
-    train, held = make_tasks(cfg)
-    return Parts(_network(cfg), train, rule_set, heldout_task=held)
-
-
 def _coefficients(exp, theta) -> dict[str, np.ndarray]:
-    """Projection -> ``[synapses, 3]`` coefficients (one row for a shared rule)."""
-    from plastix.experiment._runner import coefficients
+    """Projection -> ``[synapses, k]`` coefficients (one row for a shared rule), for the rules whose
+    theta is coefficients (not an MLP's weights)."""
+    return {
+        p: rules.coefficients(exp.rules[p], theta[p]) for p in sorted(theta) if exp.rules[p].summary is None
+    }
 
-    return {p: coefficients(exp, p, theta[p]) for p in sorted(theta)}
+
+def _shared_rules(exp) -> dict[str, rules.Rule]:
+    """Each projection's rule with one coefficient set for every synapse: the rule itself when it
+    has no per-synapse coefficients."""
+    cfg = exp.config
+    return {p: r if r.synapses is None else cfg.rules[p].shared() for p, r in exp.rules.items()}
 
 
 def rules_text(exp, theta) -> dict[str, str]:
-    """``l1: dw = 0.1 (1 - w) v_i v_j - 0.01 w + 0.002``; per synapse, mean ± sd over synapses."""
+    """``l1: dw = 0.1 (1 - w) v_i v_j - 0.01 w + 0.002``; per synapse, mean ± sd over synapses; a rule
+    of another kind as it describes itself."""
     out = {}
-    for p, c in _coefficients(exp, theta).items():
+    for p in sorted(theta):
+        if exp.config.rules[p].kind != "soft_bound_hebb":
+            out[p] = f"{p}: {rules.describe(exp.rules[p], theta[p])}"
+            continue
+        c = rules.coefficients(exp.rules[p], theta[p])
         m, s = c.mean(axis=0), c.std(axis=0)
         if exp.rules[p].synapses is None:
             g2, g0, b = (f"{v:.3g}" for v in m)
@@ -246,8 +104,8 @@ def rules_text(exp, theta) -> dict[str, str]:
 
 def _mse_score(cfg, rule_set, n_episodes: int):
     """``theta, key -> (loss, metrics)``: test MSE (objective ``task``) with ``rule_set``, per episode."""
-    train, held = make_tasks(cfg, "task")
-    net = _network(cfg, shadow=False)
+    train, held = cfg.task.tasks(cfg, "task")
+    net = cfg.network.network()
     kw = dict(unstable_loss=cfg.meta.unstable_loss, per_episode=True)
     return (
         jax.jit(tasks.meta_loss(rule_set, net, train, n_episodes, **kw)),
@@ -298,12 +156,16 @@ def _shared(exp, theta, key) -> dict[str, jax.Array]:
     cfg = exp.config
     if all(exp.rules[p].synapses is None for p in theta):
         return theta
-    shared = {p: cfg.rules[p].shared() for p in theta}
+    shared = _shared_rules(exp)
     loss = tasks.meta_loss(
         shared, exp.network, exp.task, cfg.task.episodes, unstable_loss=cfg.meta.unstable_loss
     )
-    theta0 = {p: jnp.asarray(_coefficients(exp, exp.theta0)[p].mean(axis=0), jnp.float32) for p in theta}
-    opt = meta.cma_es(popsize=12, sigma0=cfg.meta.sigma0)
+    start = _coefficients(exp, exp.theta0)
+    theta0 = {
+        p: exp.theta0[p] if exp.rules[p].synapses is None else jnp.asarray(start[p].mean(axis=0), jnp.float32)
+        for p in theta
+    }
+    opt = meta.cma_es(popsize=12, sigma0=SHARED_SIGMA0)
     prepared = opt.prepare(loss, theta0)
     state = opt.init(theta0, cfg.seed)
     for g in range(cfg.task.shared_generations):
@@ -323,7 +185,7 @@ def _curves(exp, rule_set, net, theta, key, n: int) -> np.ndarray:
         def mse(state):
             return jnp.mean((predict(state, episode["test_x"]) - episode["test_target"]) ** 2)
 
-        rec = tasks.Recorder(lambda s: None, lambda c, s, x, new: (None, mse(new)))
+        rec = tasks.Recorder(lambda s: None, lambda c, s, x, new, out: (None, mse(new)))
         final, losses = tasks.unroll(rule_set, net, task, theta, episode, k_run, record=rec)
         first = mse(net.init(jax.random.split(k_run)[0]))  # unroll's initial state (its init key)
         return jnp.concatenate([first[None], losses])
@@ -338,14 +200,15 @@ def _stats(v) -> tuple[float, float]:
 
 def example(exp, theta, key, heldout) -> tuple[dict, dict]:
     """Held-out test loss of gradient descent, the best shared rule and the learned rule; learning curves."""
-    from plastix.experiment._runner import HELDOUT, PRUNE, _key
-
     cfg = exp.config
     names = exp.network.plastic
-    held, tune = _key(cfg, HELDOUT), _key(cfg, PRUNE)  # the held-out loss's episodes; training ones to tune
+    held, tune = (
+        stream(cfg.seed, HELDOUT),
+        stream(cfg.seed, PRUNE),
+    )  # the held-out loss's episodes; training ones to tune
     gd = _gd(exp, jax.random.fold_in(tune, 0), held)
     shared_theta = _shared(exp, theta, jax.random.fold_in(tune, 1))
-    shared_rules = {p: cfg.rules[p].shared() for p in names}
+    shared_rules = _shared_rules(exp)
     _, score_shared = _mse_score(cfg, shared_rules, cfg.task.heldout_episodes)
     shared_m = score_shared(shared_theta, held)[1]["episodes"]
     per_synapse = any(exp.rules[p].synapses is not None for p in names)
@@ -367,7 +230,7 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
         "heldout_unstable_by_method": unstable_by,
         "gd_learning_rate": gd["learning_rate"],
         "gd_tuning": gd["tuning"],
-        "shared_theta": {p: [float(x) for x in np.asarray(shared_theta[p])] for p in names},
+        "shared_theta": {p: list(rules.summarise(shared_rules[p], shared_theta[p]).values()) for p in names},
         "coefficient_spread": {
             p: {
                 n: {
@@ -391,7 +254,7 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
     # Learning curves on a few held-out episodes, and one trained network's weights.
     k_curve = jax.random.fold_in(key, 1)
     n_curve = cfg.task.curve_episodes
-    plain = _network(cfg, shadow=False)
+    plain = cfg.network.network()
     gd_c = gd["learning_rate"] / cfg.network.eta
     arrays = {
         "curve_gd": _curves(exp, gd_rules(names), plain, gd_theta(names, gd_c), k_curve, n_curve),
@@ -417,7 +280,7 @@ def figures(exp, history, arrays) -> dict:
     figs = {"coefficients.png": plotting.coefficient_spread(history.generations, history.theta, sd, names)}
     if arrays is None:
         return figs
-    per = {p: arrays[f"theta_{p}"] for p in names if arrays[f"theta_{p}"].ndim == 3}
+    per = {p: arrays[f"theta_{p}"] for p in names if np.ndim(arrays.get(f"theta_{p}")) == 3}
     if per:
         figs["coefficient_histograms.png"] = plotting.coefficient_histograms(per, names)
     labels = {"curve_gd": "gradient descent (tuned)", "curve_shared": "shared rule",
@@ -468,11 +331,9 @@ def summary_lines(summary: dict) -> list[str]:
 FAMILY = Family(
     name="gd_approx",
     description="per-synapse soft-bound Hebbian rules evolved to learn like gradient descent",
-    network=ClampedNetworkConfig,
-    task=SupervisedTaskConfig,
-    rules=(SoftBoundRuleConfig,),
-    build=build,
-    check=check,
+    networks=("clamped",),
+    tasks=("supervised",),
+    rule="soft_bound_hebb",
     rules_text=rules_text,
     example=example,
     figures=figures,
@@ -492,6 +353,6 @@ FAMILY = Family(
             "curve_episodes": 2,
         },
         "rules": {"l1": {"init_spread": 0.01}},
-        "meta": {"generations": 2, "popsize": 4, "learning_rate": 1e-2},
+        "meta": {"generations": 2, "popsize": 4},
     },  # fmt: skip
 )

@@ -9,88 +9,14 @@ principal components.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import jax
+import jax.numpy as jnp
 import numpy as np
-from pydantic import Field, field_validator, model_validator
 
 from plastix import analysis, networks, plotting, rules, tasks
-from plastix.experiment._config import RuleSection, Section, TaskSection
-from plastix.experiment._family import Family, Memory, Parts, itemsize
-
-
-class LinearNetworkConfig(Section):
-    """``[network]`` with ``kind = "linear"``: :func:`plastix.networks.linear`."""
-
-    kind: Literal["linear"] = "linear"
-    n_in: int = Field(3, ge=1, description="inputs N")
-    n_out: int = Field(1, ge=1, description="outputs M")
-    lateral: bool = Field(False, description="plastic hierarchical lateral connections")
-    eta: float = Field(1 / 20, gt=0, description="feedforward learning rate")
-    eta_lateral: float = Field(1 / 10, gt=0, description="lateral learning rate")
-    init_scale: float = Field(0.1, ge=0, description="W0 ~ N(0, init_scale^2 / N)")
-    w_max: float = Field(100.0, gt=0, description="weight bound; reaching it marks a rule unstable")
-
-    @model_validator(mode="after")
-    def _sizes(self):
-        if self.n_out > self.n_in:
-            raise ValueError(f"n_out ({self.n_out}) must not exceed n_in ({self.n_in})")
-        return self
-
-
-class PcaTaskConfig(TaskSection):
-    """``[task]`` with ``kind = "pca"``: the dataset family and loss of :func:`plastix.tasks.pca`."""
-
-    kind: Literal["pca"] = "pca"
-    steps: int = Field(100, ge=1, description="inner steps per episode")
-    batch: int = Field(200, ge=1, description="samples per inner step")
-    spectrum_scale: float = Field(2.0, gt=0, description="largest eigenvalue")
-    spectrum_decay: float = Field(0.7, gt=0, le=1, description="ratio of consecutive eigenvalues")
-    scale_spread: float = Field(1.0, ge=1, description="each dataset's spectrum scaled by U_log[1/s, s]")
-    samples: int = Field(0, ge=0, description="points per dataset (minibatches drawn from them); 0: stream")
-    episodes: int = Field(20, ge=1, description="training datasets per generation")
-    heldout_episodes: int = Field(50, ge=1, description="fresh datasets for the final score")
-    resample: bool = Field(False, description="draw fresh training datasets every generation")
-
-
-class PolynomialRuleConfig(RuleSection):
-    """``[rules.<projection>]`` with ``kind = "polynomial"``: :func:`plastix.rules.polynomial`."""
-
-    references = ("anti_hebbian", "hebb", "oja")
-    prunable = True
-
-    kind: Literal["polynomial"] = "polynomial"
-    order: int = Field(2, ge=0, le=4)
-    variables: list[str] = ["pre", "post", "w"]
-    symbols: dict[str, str] = {}
-
-    @field_validator("variables")
-    @classmethod
-    def _variables(cls, v):
-        bad = [x for x in v if x not in rules.SIDES]
-        if bad:
-            raise ValueError(f"unknown variable(s) {bad}; allowed: {sorted(rules.SIDES)}")
-        return v
-
-    def rule(self, **symbols: str) -> rules.Rule:
-        """The rule; ``symbols`` are printing defaults that the section's own ``symbols`` override."""
-        return rules.polynomial(
-            order=self.order,
-            variables=self.variables,
-            symbols={**symbols, **self.symbols},
-            init_std=self.init_std,
-        )
-
-
-# How the lateral projection's variables print: l_ij from y_j to y_i.
-LATERAL_SYMBOLS = {"pre": "y_j", "post": "y_i", "w": "l"}
-
-
-def check(cfg) -> None:
-    n, t = cfg.network, cfg.task
-    if 0 < t.samples < n.n_in:
-        raise ValueError(f"task.samples ({t.samples}) must be 0 or >= network.n_in ({n.n_in})")
+from plastix.experiment._family import Family, Memory, itemsize
+from plastix.experiment._family import headline as generic_headline
+from plastix.experiment._seeds import HELDOUT, stream
 
 
 def memory(cfg) -> Memory:
@@ -103,14 +29,13 @@ def memory(cfg) -> Memory:
     pre]`` (:func:`plastix.rules.polynomial`). Once: the lateral mask ``[M, M]``.
     """
     n, t = cfg.network, cfg.task
-    shapes = {"ff": (n.n_out, n.n_in), "lateral": (n.n_out, n.n_out)}
+    projections = n.projections()
     weights = n.n_out * n.n_in + (n.n_out**2 if n.lateral else 0)
     step, coefficients = t.batch * n.n_out, 0
     for p, rc in cfg.rules.items():
-        post, pre = shapes.get(p, (0, 0))
-        k = rc.order + 1
-        step += k * t.batch * (post + pre) + k * k * post * pre
-        coefficients += k ** len(rc.variables)
+        if p in projections:  # (validation refuses a projection the network lacks, after this)
+            step += rc.temporaries(projections[p], t.batch)
+            coefficients += rc.coefficients(projections[p])
     data = n.n_in**2 + t.samples * n.n_in + t.batch * n.n_in
     what = f"weights {n.n_out} x {n.n_in}, batches of {t.batch} x {n.n_in} inputs"
     if t.samples:
@@ -119,53 +44,115 @@ def memory(cfg) -> Memory:
     return Memory(data * b, weights * b, step * b, t.steps, None, coefficients, what, n.n_out**2 * 4)
 
 
-def build(cfg) -> Parts:
-    n, t = cfg.network, cfg.task
-    network = networks.linear(
-        n.n_in,
-        n.n_out,
-        lateral=n.lateral,
-        eta=n.eta,
-        eta_lateral=n.eta_lateral,
-        init_scale=n.init_scale,
-        w_max=n.w_max,
-    )
-    task = tasks.pca(
-        n.n_in,
-        n.n_out,
-        num_steps=t.steps,
-        batch=t.batch,
-        scale=t.spectrum_scale,
-        decay=t.spectrum_decay,
-        scale_spread=t.scale_spread,
-        samples=t.samples,
-    )
-    rule_set = {p: rc.rule(**(LATERAL_SYMBOLS if p == "lateral" else {})) for p, rc in cfg.rules.items()}
-    return Parts(network, task, rule_set)
-
-
 def rules_text(exp, theta) -> dict[str, str]:
-    """``dw = eta (...)`` for the feedforward rule, ``dl = eta_l (...)`` for the lateral one."""
-    return {
-        p: analysis.pretty(
-            theta[p],
-            exp.rules[p],
-            lhs="dl" if p == "lateral" else "dw",
-            scale="eta_l" if p == "lateral" else "eta",
-        )
-        for p in sorted(theta)
-    }
+    """``dw = eta (...)`` for the feedforward rule, ``dl = eta_l (...)`` for the lateral one; a rule
+    that is no polynomial as it describes itself (:func:`plastix.rules.describe`)."""
+    out = {}
+    for p in sorted(theta):
+        lhs, scale = ("dl", "eta_l") if p == "lateral" else ("dw", "eta")
+        if exp.config.rules[p].kind == "polynomial":
+            out[p] = analysis.pretty(theta[p], exp.rules[p], lhs=lhs, scale=scale)
+        else:
+            out[p] = f"{p}: {rules.describe(exp.rules[p], theta[p])}"
+    return out
+
+
+def pc_angles(heldout) -> list[float | None]:
+    """Per output ``i``, the angle (degrees) between its learned weight vector and principal
+    component ``i``, mean over the held-out datasets (those whose run stayed stable)."""
+    stable = ~np.asarray(heldout.get("unstable", False), bool)
+    out, i = [], 0
+    while f"cos_{i}" in heldout:
+        c = np.asarray(heldout[f"cos_{i}"], np.float64)
+        ok = stable & np.isfinite(c)
+        out.append(float(np.degrees(np.arccos(np.clip(c[ok], 0.0, 1.0))).mean()) if ok.any() else None)
+        i += 1
+    return out
+
+
+def oja_agreement(exp, theta, episode, key) -> float | None:
+    r"""Pearson's correlation of the learned feedforward rule's ``dw`` with Oja's, over the steps and
+    synapses of one held-out dataset, both evaluated on the signals the learned rule met:
+
+    .. math:: \mathrm{corr}\big(F_\theta(x, y, w),\ \langle y x - y^2 w \rangle\big)
+
+    1 when the learned function is Oja's up to a positive factor, whatever its parametrisation.
+    """
+    rule = exp.rules["ff"]
+    oja = rules.polynomial()
+    oja_theta = rules.oja(oja).astype(jnp.asarray(0.0).dtype)
+
+    def step(carry, state, x, new, out):
+        _, _, local = exp.network.step(state, x)
+        ours, _ = rule.update(theta["ff"], local["ff"], carry)
+        ref, _ = oja.update(oja_theta, local["ff"], ())
+        return carry, (ours.ravel(), ref.ravel())
+
+    w0 = exp.network.init(jax.random.split(key)[0]).w["ff"]
+    recorder = tasks.Recorder(lambda s: rule.init_state(w0), step)
+    run = jax.jit(
+        lambda th, ep, k: tasks.unroll(exp.rules, exp.network, exp.task, th, ep, k, record=recorder)
+    )
+    _, (ours, ref) = run(theta, episode, key)
+    a, b = np.asarray(ours, np.float64).ravel(), np.asarray(ref, np.float64).ravel()
+    if not (np.all(np.isfinite(a)) and a.std() > 0 and b.std() > 0):
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def oja_pc_angles(exp) -> list[float | None] | None:
+    """Oja's rule on the held-out datasets (the held-out stream's keys): its angle to each principal
+    component, the yardstick of :func:`pc_angles`; for a network with the one projection ``ff``."""
+    if tuple(exp.network.plastic) != ("ff",):
+        return None
+    oja = rules.polynomial()
+    n = exp.config.task.heldout_episodes
+    score = jax.jit(tasks.meta_loss({"ff": oja}, exp.network, exp.heldout_task, n, per_episode=True))
+    theta = {"ff": rules.oja(oja).astype(jnp.asarray(0.0).dtype)}
+    return pc_angles(score(theta, stream(exp.config.seed, HELDOUT))[1]["episodes"])
 
 
 def example(exp, theta, key, heldout) -> tuple[dict, dict]:
-    """One held-out dataset trained with the final rule: the map it learned and the true PCs."""
+    """One held-out dataset trained with the final rule: the map it learned and the true PCs; the
+    held-out angle to each principal component (and Oja's rule's on the same datasets), and the
+    feedforward rule's agreement with Oja's."""
     k_ep, k_run = jax.random.split(key)
     episode = exp.task.sample(k_ep)
     final = tasks.unroll(exp.rules, exp.network, exp.task, theta, episode, k_run)
+    summary = {
+        "heldout_pc_angles": pc_angles(heldout),
+        "oja_heldout_pc_angles": oja_pc_angles(exp),
+        "dw_corr_oja": oja_agreement(exp, theta, episode, k_run),
+    }
     return {
         "w_effective": np.asarray(networks.effective_weights(final)),
         "pcs": np.asarray(episode["pcs"]),
-    }, {}
+    }, summary
+
+
+def headline(summary: dict) -> dict[str, float | None]:
+    """The generic metrics, the held-out angle to each principal component, and the agreement with Oja."""
+    out = generic_headline(summary)
+    out.update({f"pc_angle_{i}": v for i, v in enumerate(summary.get("heldout_pc_angles", []))})
+    if "dw_corr_oja" in summary:
+        out["dw_corr_oja"] = summary["dw_corr_oja"]
+    return out
+
+
+def summary_lines(summary: dict) -> list[str]:
+    if "heldout_pc_angles" not in summary:  # runs written before these were measured
+        return []
+
+    def degrees(angles):
+        return ", ".join("n/a" if a is None else f"{a:.2f}°" for a in angles)
+
+    oja = summary.get("oja_heldout_pc_angles")
+    corr = summary.get("dw_corr_oja")
+    return [
+        f"held-out angle to each principal component: {degrees(summary['heldout_pc_angles'])}"
+        + (f" (Oja's rule: {degrees(oja)})" if oja else "")
+        + f"; dw correlation with Oja's rule: {'n/a' if corr is None else f'{corr:.3f}'}"
+    ]
 
 
 def figures(exp, history, arrays) -> dict:
@@ -181,14 +168,14 @@ def figures(exp, history, arrays) -> dict:
 FAMILY = Family(
     name="pca",
     description="linear rate networks learn principal components: Oja's rule, Oja + anti-Hebbian",
-    network=LinearNetworkConfig,
-    task=PcaTaskConfig,
-    rules=(PolynomialRuleConfig,),
-    build=build,
-    check=check,
+    networks=("linear",),
+    tasks=("pca",),
+    rule="polynomial",
     rules_text=rules_text,
     example=example,
     figures=figures,
+    summary_lines=summary_lines,
+    headline=headline,
     memory=memory,
     default_rules={"ff": {"reference": "oja"}},
     tiny={

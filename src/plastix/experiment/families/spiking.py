@@ -10,179 +10,16 @@ spike-trace rule (:func:`plastix.rules.spike_trace`) and the target-rate loss
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from pydantic import Field, field_validator, model_validator
 
 from plastix import analysis, networks, plotting, rules, tasks
-from plastix.experiment._config import RuleSection, Section, TaskSection, UserError
-from plastix.experiment._family import Family, Memory, Parts, in_section, itemsize
+from plastix.experiment._errors import UserError
+from plastix.experiment._export import brian2_script
+from plastix.experiment._family import Family, Memory, itemsize
 from plastix.experiment._family import headline as generic_headline
-
-# LIF parameters that must be positive (time constants divide, the leak sets the unit) and
-# those that must not be negative (conductance per unit weight, the refractory period).
-POSITIVE = ("tau_m", "tau_exc", "tau_inh", "g_leak")
-NON_NEGATIVE = ("gbar_exc", "gbar_inh", "t_ref")
-MAX_STEPS = 2**31 - 1  # the neuron counts its steps in int32
-
-
-class LifNetworkConfig(Section):
-    """``[network]`` with ``kind = "lif"``: one conductance LIF neuron (:func:`plastix.networks.lif`)."""
-
-    kind: Literal["lif"] = "lif"
-    n_exc: int = Field(800, ge=1, description="excitatory afferents")
-    n_inh: int = Field(200, ge=1, description="inhibitory (plastic) afferents")
-    n_groups: int = Field(8, ge=1, description="input groups (both counts must be multiples)")
-    dt: float = Field(1e-4, gt=0, description="time step, s")
-    preferred: float = Field(5.0, description="preferred group P of the excitatory tuning (1-based)")
-    w_exc_noise: float = Field(0.1, ge=0, description="excitatory weights + U(0, w_exc_noise)")
-    w_inh_init: float = Field(0.1, ge=0, description="initial inhibitory weight, units of gbar_inh")
-    w_inh_max: float = Field(
-        100.0, gt=0, description="inhibitory weight bound; reaching it marks a rule unstable"
-    )
-    params: dict[str, float] = Field({}, description="overrides of networks.VOGELS_2011 (tau_m = 0.02, ...)")
-
-    @field_validator("params")
-    @classmethod
-    def _params(cls, v):
-        bad = sorted(set(v) - set(networks.VOGELS_2011))
-        if bad:
-            raise ValueError(f"unknown LIF parameter(s) {bad}; allowed: {sorted(networks.VOGELS_2011)}")
-        for k in POSITIVE:
-            if k in v and not v[k] > 0:
-                raise ValueError(f"{k} must be > 0, got {v[k]}")
-        for k in NON_NEGATIVE:
-            if k in v and v[k] < 0:
-                raise ValueError(f"{k} must be >= 0, got {v[k]}")
-        return v
-
-    @model_validator(mode="after")
-    def _groups(self):
-        if self.n_exc % self.n_groups or self.n_inh % self.n_groups:
-            raise ValueError(
-                f"n_exc ({self.n_exc}) and n_inh ({self.n_inh}) "
-                f"must be multiples of n_groups ({self.n_groups})"
-            )
-        return self
-
-
-class TargetRateTaskConfig(TaskSection):
-    """``[task]`` with ``kind = "target_rate"``: :func:`plastix.tasks.target_rate`.
-
-    Times in seconds, rates in Hz; the neuron's sizes and ``dt`` come from ``[network]``.
-    """
-
-    kind: Literal["target_rate"] = "target_rate"
-    train_time: float = Field(60.0, gt=0, description="simulated training time with plasticity, s")
-    score_time: float = Field(30.0, gt=0, description="scoring phase after training, s")
-    window: float = Field(10.0, gt=0, description="scored window (random start inside the scoring phase), s")
-    target: float = Field(5.0, gt=0, description="target postsynaptic rate r_tg, Hz")
-    bin_size: float = Field(1.0, gt=0, description="spike-count bin, s (window and times are multiples)")
-    baseline: float = Field(5.0, ge=0, description="input rate floor, Hz")
-    peak_rate: float = Field(50.0, ge=0, description="input rate added at a signal's peak, Hz")
-    tau_input: float = Field(0.05, gt=0, description="time constant of the input signals, s")
-    rate_dt: float = Field(1e-3, gt=0, description="grid of the input rates, s")
-    sparsify: bool = Field(True, description="remove every second input bump (Vogels et al. 2011)")
-    chunk: int = Field(1000, ge=1, description="inner steps whose input spikes are drawn at once")
-    episodes: int = Field(4, ge=1, description="training datasets (input rate draws) per generation")
-    heldout_episodes: int = Field(8, ge=1, description="fresh datasets for the final score")
-    resample: bool = Field(True, description="draw fresh training datasets every generation")
-
-
-class SpikeTraceRuleConfig(RuleSection):
-    """``[rules.<projection>]`` with ``kind = "spike_trace"``: :func:`plastix.rules.spike_trace`.
-
-    Theta is ``(alpha, beta, gamma, kappa, tau_pre, tau_post)``: four per-spike
-    weight increments and two trace time constants in seconds. The angle to the
-    reference is taken over the four increments only (``angle_terms``): with
-    the time constants in, it would mostly compare two numbers in seconds with
-    weight increments a hundred times smaller.
-    """
-
-    references = ("vogels_istdp",)
-    angle_terms = 4
-
-    kind: Literal["spike_trace"] = "spike_trace"
-    reference: str | None = Field(None, description="named rule to measure the angle to (vogels_istdp)")
-    init_std: float = Field(
-        1e-3, ge=0, description="random init: increments ~ N(0, init_std^2), taus log-uniform in [5, 50] ms"
-    )
-    tau_min: float = Field(1e-4, gt=0, description="smallest trace time constant (a floor), s")
-    tau_max: float = Field(10.0, gt=0, description="largest trace time constant, s")
-    signs: bool = Field(False, description="impose alpha <= 0 <= beta (a stable rate fixed point)")
-    increment_max: float | None = Field(
-        None, gt=0, description="bound on |alpha|, |beta|, |gamma|, |kappa|, weight units per spike"
-    )
-    l1: float = Field(0.0, ge=0, description="L1 prior on the four increments, per weight unit")
-
-    @model_validator(mode="after")
-    def _taus(self):
-        if self.init == "zero":
-            raise ValueError("init = 'zero' would put both trace time constants at tau_min; use 'random'")
-        if self.tau_min >= self.tau_max:
-            raise ValueError(f"tau_min ({self.tau_min}) must be below tau_max ({self.tau_max})")
-        return self
-
-    def rule(self) -> rules.Rule:
-        return rules.spike_trace(
-            tau_min=self.tau_min,
-            tau_max=self.tau_max,
-            init_std=self.init_std,
-            signs=self.signs,
-            increment_max=self.increment_max,
-            l1=self.l1,
-        )
-
-
-def _target_rate_args(n: LifNetworkConfig, t: TargetRateTaskConfig) -> dict[str, Any]:
-    """Keyword arguments of :func:`plastix.tasks.target_rate` from the two config sections."""
-    return dict(
-        train_time=t.train_time,
-        score_time=t.score_time,
-        window=t.window,
-        target=t.target,
-        dt=n.dt,
-        bin_size=t.bin_size,
-        n_exc=n.n_exc,
-        n_inh=n.n_inh,
-        n_groups=n.n_groups,
-        baseline=t.baseline,
-        peak_rate=t.peak_rate,
-        tau_input=t.tau_input,
-        rate_dt=t.rate_dt,
-        sparsify=t.sparsify,
-    )
-
-
-def _check_steps(cfg) -> None:
-    """The times in steps of ``dt``, before any builder (or :func:`memory`) rounds them: a count
-    past int32 would wrap the neuron's step counter, and one past a float's range fails in ``round``."""
-    n, t = cfg.network, cfg.task
-    for name, value in (
-        ("task.train_time + task.score_time", t.train_time + t.score_time),
-        ("task.bin_size", t.bin_size),
-        ("task.rate_dt", t.rate_dt),
-        ("network.params.t_ref", {**networks.VOGELS_2011, **n.params}["t_ref"]),
-    ):
-        if not value / n.dt <= MAX_STEPS:
-            raise ValueError(
-                f"{name} ({value:g} s) is {value / n.dt:.3g} steps of network.dt ({n.dt:g} s); "
-                f"at most {MAX_STEPS} (the step counter is int32)"
-            )
-
-
-def check(cfg) -> None:
-    t = cfg.task
-    _check_steps(cfg)
-    silent = t.target * t.target / 0.1  # target**2 would raise OverflowError where this is inf
-    if cfg.meta.unstable_loss <= silent:
-        raise ValueError(
-            f"meta.unstable_loss ({cfg.meta.unstable_loss}) must exceed the loss of a silent neuron "
-            f"({silent:g}), e.g. 300 for target = 5 Hz"
-        )
 
 
 def memory(cfg) -> Memory:
@@ -192,9 +29,9 @@ def memory(cfg) -> Memory:
     spikes ``[chunk, afferents]`` with their thinning candidates
     (:func:`plastix.tasks.target_rate`). Per candidate: the excitatory and
     inhibitory weights, the rule's traces and the spike-count bins; per step a
-    few afferent-sized temporaries.
+    few afferent-sized temporaries and the rule's own (:meth:`RuleSection.temporaries`).
     """
-    _check_steps(cfg)  # memory runs before check: the step counts below must be finite
+    cfg.task.check_steps(cfg.network)  # memory runs before check: the step counts below must be finite
     n, t = cfg.network, cfg.task
     aff = n.n_exc + n.n_inh
     steps = round((t.train_time + t.score_time) / n.dt)
@@ -204,41 +41,23 @@ def memory(cfg) -> Memory:
     b = itemsize(cfg)
     what = f"{aff} afferents, {steps} steps of {n.dt:g} s in chunks of {t.chunk}"
     state = aff + 2 * n.n_inh + bins
-    return Memory(
-        (rates + 3 * t.chunk * aff) * b, state * b, 4 * aff * b, steps, t.chunk, 6 * len(cfg.rules), what
-    )
-
-
-def build(cfg) -> Parts:
-    # The builders check the time grid (multiples of dt and bin_size, window
-    # inside the scoring phase, input rates below 1 / dt); their one-line
-    # messages name the section.
-    n, t = cfg.network, cfg.task
-    task = in_section("task", tasks.target_rate, **_target_rate_args(n, t))
-    network = in_section(
-        "network",
-        networks.lif,
-        n.n_exc,
-        n.n_inh,
-        n.n_groups,
-        dt=n.dt,
-        preferred=n.preferred,
-        w_exc_noise=n.w_exc_noise,
-        w_inh_init=n.w_inh_init,
-        w_inh_max=n.w_inh_max,
-        record_bins=round((t.train_time + t.score_time) / t.bin_size),
-        bin_size=t.bin_size,
-        **n.params,
-    )
-    if task.num_steps % t.chunk:
-        raise ValueError(f"task.chunk ({t.chunk}) must divide the {task.num_steps} inner steps")
-    rule_set = {p: rc.rule() for p, rc in cfg.rules.items()}
-    return Parts(network, task, rule_set, loss_options={"chunk": t.chunk})
+    projections = n.projections()
+    mine = {p: rc for p, rc in cfg.rules.items() if p in projections}
+    coefficients = sum(rc.coefficients(projections[p]) for p, rc in mine.items())
+    step = 4 * aff + sum(rc.temporaries(projections[p], 1) for p, rc in mine.items())
+    return Memory((rates + 3 * t.chunk * aff) * b, state * b, step * b, steps, t.chunk, coefficients, what)
 
 
 def rules_text(exp, theta) -> dict[str, str]:
-    rc = exp.config.rules
-    return {p: analysis.pretty_spike_trace(theta[p], rc[p].tau_min, rc[p].tau_max) for p in sorted(theta)}
+    """A spike-trace rule as its equation (time constants in ms); any other as it describes itself."""
+    out = {}
+    for p in sorted(theta):
+        rc = exp.config.rules[p]
+        if rc.kind == "spike_trace":
+            out[p] = analysis.pretty_spike_trace(theta[p], rc.tau_min, rc.tau_max)
+        else:
+            out[p] = f"{p}: {rules.describe(exp.rules[p], theta[p])}"
+    return out
 
 
 def record(exp, theta, episode, key) -> dict[str, jax.Array]:
@@ -254,7 +73,8 @@ def record(exp, theta, episode, key) -> dict[str, jax.Array]:
     ``g``'s afferents (conductances are sums over synapses, so the per-group
     parts add up to the neuron's ``g_E``), the mean inhibitory weight per
     group and every inhibitory weight (``w_inh``, ``[chunks, n_inh]``) at the
-    chunk's end.
+    chunk's end; beside them, whatever the task records (the spike counts per
+    bin that the target-rate loss scores, ``counts``).
     """
     cfg = exp.config
     n = cfg.network
@@ -266,11 +86,14 @@ def record(exp, theta, episode, key) -> dict[str, jax.Array]:
     size_i = jnp.sum(onehot_i, axis=0)
     decay_e, decay_i = math.exp(-n.dt / p["tau_exc"]), math.exp(-n.dt / p["tau_inh"])
 
-    def init(state):
-        return jnp.zeros(n.n_groups, dtype), jnp.zeros(n.n_groups, dtype)
+    task_record = exp.task.record
 
-    def step(carry, state, x, new):
-        ge, gi = carry
+    def init(state):
+        return jnp.zeros(n.n_groups, dtype), jnp.zeros(n.n_groups, dtype), task_record.init(state)
+
+    def step(carry, state, x, new, out):
+        ge, gi, rec = carry
+        rec, _ = task_record.step(rec, state, x, new, out)
         x = x.astype(dtype)
         # Conductances per group, from the weights the spikes met (before the update).
         ge = ge * decay_e + p["gbar_exc"] * ((new.aux["w_exc"] * x[: n.n_exc]) @ onehot_e)
@@ -278,10 +101,13 @@ def record(exp, theta, episode, key) -> dict[str, jax.Array]:
         v = new.aux["v"][0]
         i_e = p["g_leak"] * ge * (p["e_exc"] - v)
         i_i = p["g_leak"] * gi * (p["e_inh"] - v)
-        return (ge, gi), (i_e, i_i, (new.w["inh"][0] @ onehot_i) / size_i, new.w["inh"][0])
+        return (ge, gi, rec), (i_e, i_i, (new.w["inh"][0] @ onehot_i) / size_i, new.w["inh"][0])
+
+    def finish(carry, outs):
+        return outs, task_record.finish(carry[2], None)
 
     w_before = exp.network.init(jax.random.split(key)[0]).w["inh"][0]  # unroll's initial state
-    final, (i_e, i_i, w_group, w_inh) = tasks.unroll(
+    final, ((i_e, i_i, w_group, w_inh), counts) = tasks.unroll(
         exp.rules,
         exp.network,
         exp.task,
@@ -290,7 +116,7 @@ def record(exp, theta, episode, key) -> dict[str, jax.Array]:
         key,
         chunk=cfg.task.chunk,
         record=tasks.Recorder(
-            init, step, lambda o: (jnp.mean(o[0], 0), jnp.mean(o[1], 0), o[2][-1], o[3][-1])
+            init, step, lambda o: (jnp.mean(o[0], 0), jnp.mean(o[1], 0), o[2][-1], o[3][-1]), finish
         ),
     )
     return {
@@ -302,7 +128,7 @@ def record(exp, theta, episode, key) -> dict[str, jax.Array]:
         "w_exc_group": (final.aux["w_exc"] @ onehot_e) / jnp.sum(onehot_e, axis=0),
         "current_exc": i_e,
         "current_inh": i_i,
-        "counts": final.aux["counts"],
+        "counts": counts,
     }
 
 
@@ -374,30 +200,37 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
 
 
 def figures(exp, history, arrays) -> dict:
-    """Theta in two panels, the (alpha, beta) plane with the steady-state line, detailed balance."""
+    """Theta in two panels, the (alpha, beta) plane with the steady-state line (a spike-trace rule),
+    or the rule's summary numbers per generation (any other); detailed balance."""
     (proj,) = exp.rules  # the one plastic projection
     rc = exp.config.rules[proj]
-    tau_min, tau_max = rc.tau_min, rc.tau_max
     theta, names = history.theta[proj], exp.rules[proj].names
     ref = exp.references.get(proj)
     ref = (ref[0], np.asarray(ref[1])) if ref else None
     gens = history.generations
-    figs = {"coefficients.png": plotting.spike_coefficients(gens, theta, names, ref, tau_min, tau_max)}
+    spike_trace = rc.kind == "spike_trace"
+    if spike_trace:
+        tau_min, tau_max = rc.tau_min, rc.tau_max
+        figs = {"coefficients.png": plotting.spike_coefficients(gens, theta, names, ref, tau_min, tau_max)}
+    else:
+        figs = {"coefficients.png": plotting.coefficients(gens, history.theta, {proj: names}, {})}
     if arrays is None:
         return figs
-    nu_pre, target = float(arrays["nu_pre"]), float(arrays["target"])
-    # The final rule's trace terms shift the steady-state line (plotting.alpha_beta_plane),
-    # with the time constants the rule uses (clipped).
-    _, _, gamma, kappa, tau_pre, tau_post = theta[-1]
-    tau_pre, tau_post = np.clip([tau_pre, tau_post], tau_min, tau_max)
-    figs["alpha_beta.png"] = plotting.alpha_beta_plane(
-        theta[:, 0],
-        theta[:, 1],
-        nu_pre,
-        target,
-        trace_term=(gamma * tau_pre + kappa * tau_post) * nu_pre,
-        reference=(ref[0], ref[1][0], ref[1][1]) if ref else None,
-    )
+    target = float(arrays["target"])
+    if spike_trace:
+        nu_pre = float(arrays["nu_pre"])
+        # The final rule's trace terms shift the steady-state line (plotting.alpha_beta_plane),
+        # with the time constants the rule uses (clipped).
+        _, _, gamma, kappa, tau_pre, tau_post = theta[-1]
+        tau_pre, tau_post = np.clip([tau_pre, tau_post], tau_min, tau_max)
+        figs["alpha_beta.png"] = plotting.alpha_beta_plane(
+            theta[:, 0],
+            theta[:, 1],
+            nu_pre,
+            target,
+            trace_term=(gamma * tau_pre + kappa * tau_post) * nu_pre,
+            reference=(ref[0], ref[1][0], ref[1][1]) if ref else None,
+        )
     w_group = np.concatenate([arrays["w_inh_group_before"][None], arrays["w_inh_group"]])
     time = np.concatenate([[0.0], arrays["chunk_time"]])
     figs["balance.png"] = plotting.detailed_balance(
@@ -448,11 +281,11 @@ def summary_lines(summary: dict) -> list[str]:
 
 def export_brian2(cfg, summary: dict, duration: float | None) -> str:
     """The run's learned rule in a runnable Brian2 script (:func:`plastix.experiment.brian2_script`)."""
-    from plastix.experiment._export import brian2_script
-
     n, t = cfg.network, cfg.task
     (proj,) = cfg.rules
     r = cfg.rules[proj]
+    if r.kind != "spike_trace":
+        raise UserError(f"--brian2 writes spike-trace rules; rules.{proj} is {r.kind!r}")
     net = {k: getattr(n, k) for k in ("n_exc", "n_inh", "n_groups", "dt", "preferred", "w_exc_noise")}
     net.update(w_inh_init=n.w_inh_init, w_inh_max=n.w_inh_max, **n.params)
     task = {k: getattr(t, k) for k in ("baseline", "peak_rate", "tau_input", "rate_dt", "sparsify", "target")}
@@ -476,11 +309,9 @@ def export_brian2(cfg, summary: dict, duration: float | None) -> str:
 FAMILY = Family(
     name="spiking",
     description="an inhibitory spike-timing rule holds a conductance LIF neuron at a target rate",
-    network=LifNetworkConfig,
-    task=TargetRateTaskConfig,
-    rules=(SpikeTraceRuleConfig,),
-    build=build,
-    check=check,
+    networks=("lif",),
+    tasks=("target_rate",),
+    rule="spike_trace",
     rules_text=rules_text,
     example=example,
     figures=figures,

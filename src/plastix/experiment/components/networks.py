@@ -1,0 +1,210 @@
+"""The network sections shipped with plastix: ``[network]`` of each network kind."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from plastix import networks
+from plastix.experiment.components._base import NetworkSection, Projection, register
+
+# LIF parameters that must be positive (time constants divide, the leak sets the unit) and
+# those that must not be negative (conductance per unit weight, the refractory period).
+POSITIVE = ("tau_m", "tau_exc", "tau_inh", "g_leak")
+NON_NEGATIVE = ("gbar_exc", "gbar_inh", "t_ref")
+# How the lateral projection's variables print: l_ij from y_j to y_i.
+LATERAL_SYMBOLS = {"pre": "y_j", "post": "y_i", "w": "l"}
+RATE = ("pre", "post", "w")
+
+
+def in_section(section: str, factory, *args, **kwargs):
+    """Call a builder; its ``ValueError`` comes back naming the config section."""
+    try:
+        return factory(*args, **kwargs)
+    except ValueError as err:
+        raise ValueError(f"{section}: {err}") from None
+
+
+@register
+class LinearNetworkConfig(NetworkSection):
+    """``kind = "linear"``: :func:`plastix.networks.linear`, ``y = W x`` (+ hierarchical lateral ``L``)."""
+
+    description = "linear rate neurons y = W x, optionally with plastic hierarchical lateral weights"
+    tiny: ClassVar[dict] = {"n_in": 3, "n_out": 2, "lateral": True}
+    gives = ("rates", "linear_map")
+
+    kind: Literal["linear"] = "linear"
+    n_in: int = Field(3, ge=1, description="inputs N")
+    n_out: int = Field(1, ge=1, description="outputs M")
+    lateral: bool = Field(False, description="plastic hierarchical lateral connections")
+    eta: float = Field(1 / 20, gt=0, description="feedforward learning rate")
+    eta_lateral: float = Field(1 / 10, gt=0, description="lateral learning rate")
+    init_scale: float = Field(0.1, ge=0, description="W0 ~ N(0, init_scale^2 / N)")
+    w_max: float = Field(100.0, gt=0, description="weight bound; reaching it marks a rule unstable")
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        if self.n_out > self.n_in:
+            raise ValueError(f"n_out ({self.n_out}) must not exceed n_in ({self.n_in})")
+        return self
+
+    def projections(self) -> dict[str, Projection]:
+        out = {"ff": Projection(RATE, (self.n_out, self.n_in))}
+        if self.lateral:
+            out["lateral"] = Projection(RATE, (self.n_out, self.n_out), symbols=LATERAL_SYMBOLS)
+        return out
+
+    def network(self) -> networks.Network:
+        return networks.linear(
+            self.n_in,
+            self.n_out,
+            lateral=self.lateral,
+            eta=self.eta,
+            eta_lateral=self.eta_lateral,
+            init_scale=self.init_scale,
+            w_max=self.w_max,
+        )
+
+
+@register
+class LifNetworkConfig(NetworkSection):
+    """``kind = "lif"``: one conductance LIF neuron (:func:`plastix.networks.lif`) with tuned
+    excitatory and plastic inhibitory Poisson afferents in groups (Vogels et al. 2011)."""
+
+    description = "a conductance LIF neuron with tuned excitatory and plastic inhibitory afferent groups"
+    tiny: ClassVar[dict] = {
+        "n_exc": 40,
+        "n_inh": 8,
+        "n_groups": 4,
+        "params": {"gbar_exc": 0.28, "gbar_inh": 0.7},
+    }
+    gives = ("spikes", "afferent_groups")
+
+    kind: Literal["lif"] = "lif"
+    n_exc: int = Field(800, ge=1, description="excitatory afferents")
+    n_inh: int = Field(200, ge=1, description="inhibitory (plastic) afferents")
+    n_groups: int = Field(8, ge=1, description="input groups (both counts must be multiples)")
+    dt: float = Field(1e-4, gt=0, description="time step, s")
+    preferred: float = Field(5.0, description="preferred group P of the excitatory tuning (1-based)")
+    w_exc_noise: float = Field(0.1, ge=0, description="excitatory weights + U(0, w_exc_noise)")
+    w_inh_init: float = Field(0.1, ge=0, description="initial inhibitory weight, units of gbar_inh")
+    w_inh_max: float = Field(
+        100.0, gt=0, description="inhibitory weight bound; reaching it marks a rule unstable"
+    )
+    params: dict[str, float] = Field({}, description="overrides of networks.VOGELS_2011 (tau_m = 0.02, ...)")
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v):
+        bad = sorted(set(v) - set(networks.VOGELS_2011))
+        if bad:
+            raise ValueError(f"unknown LIF parameter(s) {bad}; allowed: {sorted(networks.VOGELS_2011)}")
+        for k in POSITIVE:
+            if k in v and not v[k] > 0:
+                raise ValueError(f"{k} must be > 0, got {v[k]}")
+        for k in NON_NEGATIVE:
+            if k in v and v[k] < 0:
+                raise ValueError(f"{k} must be >= 0, got {v[k]}")
+        return v
+
+    @model_validator(mode="after")
+    def _groups(self):
+        if self.n_exc % self.n_groups or self.n_inh % self.n_groups:
+            raise ValueError(
+                f"n_exc ({self.n_exc}) and n_inh ({self.n_inh}) "
+                f"must be multiples of n_groups ({self.n_groups})"
+            )
+        return self
+
+    def projections(self) -> dict[str, Projection]:
+        symbols = {"pre": "S_j", "post": "S_i", "pre_trace": "x_j", "post_trace": "x_i"}
+        return {"inh": Projection(("pre", "post", "w", "dt"), (1, self.n_inh), symbols=symbols)}
+
+    def network(self) -> networks.Network:
+        return in_section(
+            "network",
+            networks.lif,
+            self.n_exc,
+            self.n_inh,
+            self.n_groups,
+            dt=self.dt,
+            preferred=self.preferred,
+            w_exc_noise=self.w_exc_noise,
+            w_inh_init=self.w_inh_init,
+            w_inh_max=self.w_inh_max,
+            **self.params,
+        )
+
+
+@register
+class MlpNetworkConfig(NetworkSection):
+    """``kind = "mlp"``: :func:`plastix.networks.mlp`, a softplus perceptron whose errors reach the
+    hidden layers through a feedback pathway (random, symmetric or direct)."""
+
+    description = "a softplus perceptron whose errors reach hidden layers through fixed feedback"
+    tiny: ClassVar[dict] = {"sizes": [64, 12, 10]}
+    gives = ("classifier",)
+
+    kind: Literal["mlp"] = "mlp"
+    sizes: list[int] = Field([64, 40, 30, 20, 10], description="layer sizes, input first (no biases)")
+    beta: float = Field(10.0, gt=0, description="softplus smoothness: f(z) = log(1 + exp(beta z)) / beta")
+    feedback: Literal["random", "symmetric", "direct"] = "random"
+    w_max: float = Field(100.0, gt=0, description="weight bound; reaching it marks a rule unstable")
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, v):
+        if len(v) < 2 or min(v) < 1:
+            raise ValueError(f"need at least an input and an output layer, each >= 1 unit; got {v}")
+        return v
+
+    def projections(self) -> dict[str, Projection]:
+        s = self.sizes
+        layers = tuple(zip(s[1:], s[:-1], strict=True))
+        local = ("pre", "post", "error", "pre_error", "w")
+        return {"ff": Projection(local, layers[0], layers=layers)}
+
+    def network(self, feedback: str | None = None) -> networks.Network:
+        """The network; ``feedback`` replaces the section's (the baselines score other pathways)."""
+        return networks.mlp(self.sizes, self.beta, feedback or self.feedback, self.w_max)
+
+
+@register
+class ClampedNetworkConfig(NetworkSection):
+    """``kind = "clamped"``: :func:`plastix.networks.clamped`, a tanh network learning with its
+    output clamped (or nudged) to the target; projections ``l1 .. lL``."""
+
+    description = "a tanh network learning with its output clamped or nudged to the target"
+    tiny: ClassVar[dict] = {"sizes": [4, 2]}
+    gives = ("regressor",)
+
+    kind: Literal["clamped"] = "clamped"
+    sizes: list[int] = Field([20, 5], description="layer sizes, input first; projections l1 .. lL")
+    strength: float = Field(
+        1.0, gt=0, le=1, description="output moved this far toward the target (1: clamped)"
+    )
+    feedback: float = Field(0.0, ge=0, description="top-down drive of hidden layers in the target phase")
+    eta: float = Field(1.0, gt=0, description="W += eta * dW")
+    init_scale: float = Field(0.5, ge=0, description="W0 ~ N(0, init_scale^2 / n_pre)")
+    w_max: float = Field(100.0, gt=0, description="weight bound; reaching it marks a rule unstable")
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, v):
+        if len(v) < 2 or min(v) < 1:
+            raise ValueError(f"need an input and an output layer, each >= 1 unit; got {v}")
+        return v
+
+    def shapes(self) -> dict[str, tuple[int, int]]:
+        names = networks.layer_names(len(self.sizes) - 1)
+        return {p: (self.sizes[l + 1], self.sizes[l]) for l, p in enumerate(names)}
+
+    def projections(self) -> dict[str, Projection]:
+        local = ("pre", "post", "post_free", "error", "w")
+        symbols = {"pre": "v_j", "post": "v_i"}
+        return {p: Projection(local, shape, symbols=symbols) for p, shape in self.shapes().items()}
+
+    def network(self) -> networks.Network:
+        n = self
+        return networks.clamped(n.sizes, n.strength, n.feedback, n.eta, n.init_scale, n.w_max)
