@@ -288,8 +288,8 @@ def main(argv=None) -> int:
         name_v, a_v, b_v = "Vogels et al. 2011", float(v[0]), float(v[1])
         first = next(iter(gs.values()))
         refs = [{"name": name_v, "alpha": a_v, "beta": b_v, **_rate_corr(s["vogels"])} for s in first]
-        fig = plotting.rule_manifold(curves, nu_pre, t.target, refs, TOLERANCE)
-        fig.savefig(figs / f"{args.name}_{name}.png", dpi=110)
+        drawn = plotting.rule_manifold(curves, nu_pre, t.target, refs, TOLERANCE)
+        plotting.figure_of(drawn).savefig(figs / f"{args.name}_{name}.png", dpi=110)
         # The balance figure of the most co-tuned start of this protocol.
         starts = [s for st in gs.values() for s in st]
         best = max(starts, key=_balance_score)

@@ -107,9 +107,22 @@ def test_an_incompatible_triple_is_one_line(triple):
 
 @pytest.mark.parametrize("triple", COMPATIBLE, ids=_ids)
 def test_a_compatible_triple_runs_and_reports(triple, tmp_path):
-    """One generation through the runner and its family's reports: summary, figures, final arrays."""
-    cfg = _triple_config(*triple, "meta.generations=1")
-    summary = _runner.run(cfg, tmp_path / "run")
+    """Two generations through the runner (the second compiles nothing, the checkpoint pickles) and
+    its family's reports: summary, figures, final arrays."""
+    cfg = _triple_config(*triple)
+    compiled = {}
+
+    def progress(gen, row):  # called after each generation: count what the second one compiles
+        if gen == 2:
+            compiled["second"] = _compiles["n"]
+        _compiles.update(on=gen == 1, n=0)
+
+    try:
+        summary = _runner.run(cfg, tmp_path / "run", progress=progress)
+    finally:
+        _compiles["on"] = False
+    assert compiled["second"] == 0
+    assert experiment._rundir.load_checkpoint(tmp_path / "run")["generation"] == 2
     assert np.isfinite(summary["loss"]) and summary["rule"]
     assert all(isinstance(line, str) for line in cfg.spec.summary_lines(summary))
     assert "loss.png" in {p.name for p in (tmp_path / "run" / "figures").iterdir()}
@@ -252,6 +265,10 @@ def test_optimizer_contract(family, optimizer):
     _, m3 = opt.step(copy_, prepared, _runner.generation_key(cfg, 1))
     assert {k: m2[k] for k in ("loss_best", "loss_mean")} == {k: m3[k] for k in ("loss_best", "loss_mean")}
     theta = opt.theta(state, prepared)
+    # What the outer loop holds beyond its point (final.npz): finite arrays, flat over theta's numbers.
+    dim = sum(x.size for x in jax.tree.leaves(exp.theta0))
+    for name, v in opt.result(state, prepared).items():
+        assert np.asarray(v).shape[-1] == dim and np.all(np.isfinite(np.asarray(v))), name
     assert jax.tree.structure(theta) == jax.tree.structure(exp.theta0)
     assert jax.tree.map(jnp.shape, theta) == jax.tree.map(jnp.shape, exp.theta0)
 

@@ -171,3 +171,28 @@ def test_prune_refuses_fractions_outside_0_1(tiny_config, tmp_path):
     r = plastix("run", tiny_config, "--out", tmp_path / "x", "--quiet", "--set", "meta.prune=[1.5]")
     assert r.returncode == 2 and "meta.prune" in r.stderr and r.stderr.count("\n") == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_one_run_builds_its_experiment_once_and_validation_builds_nothing(tiny_config, tmp_path, monkeypatch):
+    """``plastix check`` builds the parts once (the builders' own checks), validation none, and
+    ``plastix run`` builds them once: before the run directory is made, and its figures come from
+    that experiment."""
+    from plastix import experiment
+    from plastix.experiment import _build, load
+
+    calls = []
+    parts = _build.parts
+
+    def counted(cfg):
+        calls.append(cfg.name)
+        return parts(cfg)
+
+    monkeypatch.setattr(_build, "parts", counted)
+    monkeypatch.setattr(experiment, "parts", counted)
+    load(tiny_config)
+    assert calls == []
+    assert cli.main(["check", str(tiny_config)]) == 0
+    assert len(calls) == 1
+    calls.clear()
+    assert cli.main(["run", str(tiny_config), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    assert len(calls) == 1 and (tmp_path / "r" / "figures" / "loss.png").is_file()

@@ -1,5 +1,8 @@
+import contextlib
 import tomllib
 
+import jax
+import numpy as np
 import pytest
 
 from plastix import experiment
@@ -117,3 +120,72 @@ def test_the_family_is_resolved_and_written(tiny_config):
     cfg = experiment.load(tiny_config)
     assert cfg.family == "pca" and cfg.spec.name == "pca" and 'family = "pca"' in experiment.dump_config(cfg)
     assert experiment.load(tiny_config, ["family=pca"]) == cfg
+
+
+def test_meta_holds_the_chosen_optimisers_fields_only(tiny_config):
+    cfg = experiment.load(tiny_config, ["meta.optimizer=gradient", "meta.schedule=cosine"])
+    assert cfg.meta.optimizer == "gradient" and cfg.meta.schedule == "cosine"
+    assert not hasattr(cfg.meta, "popsize") and not hasattr(cfg.meta, "sigma0")
+    assert "popsize" not in experiment.dump_config(cfg)
+    # A key of another optimiser is refused by none and ignored, as it always was.
+    assert (
+        experiment.load(tiny_config, ["meta.optimizer=gradient", "meta.popsize=7"]).meta.optimizer
+        == "gradient"
+    )
+    with pytest.raises(UserError, match=r"meta.schedule: Input should be 'constant' or 'cosine'"):
+        experiment.load(tiny_config, ["meta.optimizer=gradient", "meta.schedule=linear"])
+
+
+def test_a_cosine_schedule_decays_the_step_to_zero_over_the_generations():
+    """Adam's step on a loss of constant gradient is the learning rate: 0.02 at first, ~0 at the end."""
+    import jax.numpy as jnp
+
+    from plastix.experiment.components.optimizers import GradientConfig
+
+    for schedule, last in (("constant", 0.02), ("cosine", 0.02 * 0.5 * (1 + np.cos(np.pi * 9 / 10)))):
+        opt = GradientConfig(learning_rate=0.02, schedule=schedule, generations=10, clip_norm=None).build(
+            None
+        )
+        theta0 = {"ff": jnp.zeros(3)}
+        prepared = opt.prepare(
+            lambda t, key: (jnp.sum(t["ff"]), {"task_loss": jnp.sum(t["ff"]), "unstable": 0.0}), theta0
+        )
+        state, thetas = opt.init(theta0, 0), [np.zeros(3)]
+        for g in range(10):
+            state, _ = opt.step(state, prepared, jax.random.PRNGKey(g))
+            thetas.append(np.asarray(opt.theta(state, prepared)["ff"]))
+        steps = np.abs(np.diff(thetas, axis=0))[:, 0]
+        np.testing.assert_allclose(steps[0], 0.02, rtol=1e-3)
+        np.testing.assert_allclose(steps[-1], last, rtol=1e-2)
+
+
+@pytest.mark.parametrize(
+    "old,new,warns",
+    [
+        # The gradient's clip_norm is no finite-difference setting: only fd_clip_norm is.
+        (
+            {"optimizer": "finite_difference", "fd_epsilon": 0.5, "clip_norm": 1.0},
+            {"epsilon": 0.5, "clip_norm": None},
+            True,
+        ),
+        (
+            {"optimizer": "finite_difference", "fd_epsilon": 0.05, "fd_clip_norm": 2.0},
+            {"clip_norm": 2.0},
+            True,
+        ),
+        (
+            {"optimizer": "evosax", "es_strategy": "SNES", "popsize": 6},
+            {"strategy": "SNES", "popsize": 6},
+            True,
+        ),
+        ({"optimizer": "gradient", "gradient_optimizer": "adam", "popsize": 6}, {"optax": "adam"}, False),
+    ],
+)
+def test_the_flat_meta_of_plastix_0_1_is_read_as_the_optimisers_section(tiny_config, old, new, warns):
+    """Renamed keys are read under their new names (a warning when not at their default), other
+    optimisers' keys are dropped."""
+    raw = tomllib.loads(tiny_config.read_text())
+    raw["meta"] = {**raw.get("meta", {}), **old}
+    with pytest.warns(experiment.ConfigWarning) if warns else contextlib.nullcontext():
+        cfg = experiment.validate(raw)
+    assert {k: getattr(cfg.meta, k) for k in new} == new

@@ -26,7 +26,8 @@ class History(NamedTuple):
 
     Attributes:
         generations: ``[G]`` generation numbers.
-        theta: projection -> ``[G, size]`` mean theta per generation.
+        theta: projection -> ``[G, k]`` the rule's summary numbers per generation (its coefficients,
+            per-synapse ones averaged over synapses; :func:`plastix.rules.summarise`).
         rows: the metrics rows themselves (column -> value).
     """
 
@@ -111,7 +112,8 @@ class Family(NamedTuple):
             ``arrays`` (one example episode trained with the final rule) go to
             ``final.npz``, ``summary`` entries into ``summary.json``;
             ``heldout`` holds the held-out metrics per episode.
-        figures: ``(experiment, history, arrays | None) -> {file name: figure}``,
+        figures: ``(experiment, history, arrays | None) -> {file name: figure}`` (a figure, or what a
+            :mod:`plastix.plotting` function returned: figures compose from them),
             beside the generic ``loss.png``.
         check: ``config -> None``, checks of the recipe's own (raise ``ValueError``);
             the components check themselves.

@@ -47,7 +47,8 @@ def write_figures(path: Path, exp: Experiment | None = None) -> list[Path]:
     arrays = rd.read_final(path)
     figs.update(exp.family.figures(exp, History(gens, theta, rows), arrays))
     written = []
-    for name, fig in figs.items():
+    for name, drawn in figs.items():
+        fig = plotting.figure_of(drawn)  # a family composes its figures from plot functions' axes
         # Rendered in memory, then replaced atomically: a kill or a full disk mid-way
         # leaves the previous figure, and the latter a one-line error.
         buf = io.BytesIO()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -174,7 +175,7 @@ def execute(
         }
         if m_cfg.select == "best":
             theta = jax.tree.map(jnp.asarray, best["theta"])
-    return finish(path, exp, theta, gen, wall, stopped, selected)
+    return finish(path, exp, theta, gen, wall, stopped, selected, opt.result(state, prepared))
 
 
 def finish(
@@ -185,10 +186,13 @@ def finish(
     wall: float,
     stopped: str | None,
     selected: dict | None = None,
+    outer: Mapping[str, Any] | None = None,
 ) -> dict:
     """Score the final rule on the training and on fresh held-out episodes; save arrays and summary.
 
     ``selected`` (with validation) says which generation's theta this is; it goes into the summary.
+    ``outer``: what the outer loop holds beyond the point (``MetaOptimizer.result``), saved in
+    ``final.npz`` as ``optimizer_<name>``.
 
     With ``meta.prune`` the rule is first sparsified (:func:`plastix.meta.prune`);
     the summary keeps the rule as learned under ``learned``.
@@ -226,6 +230,8 @@ def finish(
     # whatever else the task reports (e.g. the held-out rate per dataset).
     arrays, extra = exp.family.example(exp, theta, _key(cfg, EXAMPLE), per_episode)
     arrays.update(theta_arrays(exp, theta))
+    # What the outer loop holds beyond its point (an ES's search distribution), flat like its theta.
+    arrays.update({f"optimizer_{k}": np.asarray(v) for k, v in (outer or {}).items()})
     rd.write_final(path, arrays)
     summary = {
         "name": cfg.name,

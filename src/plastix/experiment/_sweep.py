@@ -519,7 +519,8 @@ def write_figure(path: Path) -> Path:
         rows = rd.read_metrics(seed_dir(path, s))
         if rows:
             curves[s] = (np.array([r["generation"] for r in rows]), np.array([r["loss_best"] for r in rows]))
-    fig = plotting.seed_sweep(agg["seeds"], {k: m["values"] for k, m in agg["metrics"].items()}, curves)
+    drawn = plotting.seed_sweep(agg["seeds"], {k: m["values"] for k, m in agg["metrics"].items()}, curves)
+    fig = plotting.figure_of(drawn)
     out = path / rd.FIGURES / FIGURE
     out.parent.mkdir(exist_ok=True)
     fig.savefig(out, dpi=110)

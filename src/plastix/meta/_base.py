@@ -29,9 +29,13 @@ class MetaOptimizer(NamedTuple):
             hold at least ``loss_best``, ``loss_mean`` and ``n_unstable``.
         theta: ``(state, prepared) -> theta``: the current estimate (the
             distribution mean for an ES).
+        result: ``(state, prepared) -> {name: array}``, what the outer loop
+            holds beyond the point ``theta``, for ``final.npz`` (the search
+            distribution of an ES, samples of a posterior); default none.
     """
 
     prepare: Callable[[LossFn, Theta], Any]
     init: Callable[[Theta, int], Any]
     step: Callable[[Any, Any, Array], tuple[Any, dict[str, float]]]
     theta: Callable[[Any, Any], Theta]
+    result: Callable[[Any, Any], Mapping[str, Any]] = lambda state, prepared: {}

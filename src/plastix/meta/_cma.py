@@ -68,4 +68,10 @@ def cma_es(popsize: int = 20, sigma0: float = 0.1, options: dict | None = None) 
     def prepare(loss_fn, template, population: Population = prepare_population):
         return population(loss_fn, template)
 
-    return MetaOptimizer(prepare, init, step, theta)
+    def result(state, prepared: PreparedPopulation):
+        # The search distribution N(mean, sigma^2 C) over the flat theta: its mean and the
+        # standard deviation of each coordinate, sigma sqrt(C_ii).
+        es = state.es
+        return {"mean": np.asarray(es.mean), "stds": np.asarray(es.sigma * np.sqrt(es.sm.variances))}
+
+    return MetaOptimizer(prepare, init, step, theta, result)

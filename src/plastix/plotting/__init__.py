@@ -1,4 +1,4 @@
-"""Figures from arrays (matplotlib, Agg backend, never shown)."""
+"""Plots from arrays (matplotlib, Agg backend, never shown), into given axes or a new figure."""
 
 from plastix.plotting._figures import (
     alpha_beta_plane,
@@ -7,6 +7,7 @@ from plastix.plotting._figures import (
     coefficients,
     detailed_balance,
     feedback_learning,
+    figure_of,
     learning_curves,
     loss_and_angles,
     rule_manifold,
@@ -22,6 +23,7 @@ __all__ = [
     "coefficients",
     "detailed_balance",
     "feedback_learning",
+    "figure_of",
     "learning_curves",
     "loss_and_angles",
     "rule_manifold",

@@ -1,4 +1,10 @@
-"""Matplotlib figures from arrays; each returns a Figure and never shows it."""
+"""Matplotlib plots from arrays, drawn into given axes or a new figure; nothing is shown.
+
+Every function takes ``ax`` (a one-panel plot) or ``axes`` (one with several
+panels, in the shape it documents) and returns what it drew into, so a figure
+can be composed of several plots; without them it makes its own figure of a
+suitable size. :func:`figure_of` gives the figure to save.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +18,36 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def figure_of(drawn):
+    """The :class:`matplotlib.figure.Figure` of what a plot function returned (Axes, or an array)."""
+    return np.ravel(np.asarray(drawn, dtype=object))[0].figure
+
+
+def _panels(axes, rows: int, cols: int, figsize, **kwargs) -> tuple[np.ndarray, bool]:
+    """``axes`` as a ``[rows, cols]`` array, or a new figure's; and whether the figure is new."""
+    if axes is None:
+        return plt.subplots(rows, cols, figsize=figsize, squeeze=False, **kwargs)[1], True
+    axes = np.asarray(axes, dtype=object)
+    if axes.size != rows * cols:
+        raise ValueError(f"need {rows * cols} axes ({rows} x {cols}), got {axes.size}")
+    return axes.reshape(rows, cols), False
+
+
+def _done(drawn, new: bool):
+    if new:
+        figure_of(drawn).tight_layout()
+    return drawn
+
+
 def coefficients(
     generations: np.ndarray,
     theta: Mapping[str, np.ndarray],
     names: Mapping[str, Sequence[str]],
     references: Mapping[str, tuple[str, np.ndarray]],
+    axes=None,
 ):
-    """Coefficient trajectories per rule; the reference rule's non-zero terms in colour.
+    """Coefficient trajectories per rule, one panel each (``axes``: one per projection); the
+    reference rule's non-zero terms in colour.
 
     Dotted lines mark the reference coefficients scaled by ``c``, the
     least-squares scale of the final rule onto the reference (a rule is only
@@ -30,7 +59,7 @@ def coefficients(
         names: projection -> ``K`` coefficient names.
         references: projection -> (reference name, ``[K]`` reference theta).
     """
-    fig, axes = plt.subplots(1, len(theta), figsize=(6.5 * len(theta), 4.2), squeeze=False)
+    axes, new = _panels(axes, 1, len(theta), (6.5 * len(theta), 4.2))
     for ax, (p, traj) in zip(axes[0], sorted(theta.items()), strict=True):
         ref_name, ref = references.get(p, (None, np.zeros(traj.shape[1])))
         c = float(traj[-1] @ ref / (ref @ ref)) if np.any(ref) else 0.0
@@ -51,19 +80,22 @@ def coefficients(
         ax.set_title(f"rule '{p}' (grey: terms absent from {ref_name or 'the reference'})")
         if any(ref != 0):
             ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    return fig
+    return _done(axes, new)
 
 
 def loss_and_angles(
-    generations: np.ndarray, losses: Mapping[str, np.ndarray], angles: Mapping[str, np.ndarray]
+    generations: np.ndarray,
+    losses: Mapping[str, np.ndarray],
+    angles: Mapping[str, np.ndarray],
+    axes=None,
 ):
     """Loss (log scale) and angle to each reference rule (log scale) per generation.
 
     A loss series with NaN gaps (one scored every few generations, such as
     ``validation_loss``) is drawn as points where it is defined.
     """
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    axes, new = _panels(axes, 1, 2, (11, 4))
+    a1, a2 = axes[0]
     for name, v in losses.items():
         ok = np.isfinite(v)
         style = {} if ok.all() else {"marker": "o", "ms": 3, "ls": "-"}
@@ -81,18 +113,17 @@ def loss_and_angles(
         a2.axhline(d, color="0.6", ls=":", lw=1)
     if angles:
         a2.legend()
-    fig.tight_layout()
-    return fig
+    return _done(axes, new)
 
 
-def weights_vs_pcs(w: np.ndarray, pcs: np.ndarray):
+def weights_vs_pcs(w: np.ndarray, pcs: np.ndarray, axes=None):
     """Each learned weight vector ``w_i`` next to the true principal component ``PC_i``.
 
     The PC is sign-aligned with ``w_i`` (as in the loss); the title gives the
     angle between them.
     """
     m, n = w.shape
-    fig, axes = plt.subplots(m, 1, figsize=(max(6, min(14, 0.18 * n + 4)), 1.9 * m + 0.6), squeeze=False)
+    axes, new = _panels(axes, m, 1, (max(6, min(14, 0.18 * n + 4)), 1.9 * m + 0.6))
     idx = np.arange(n)
     for i, ax in enumerate(axes[:, 0]):
         s = 1.0 if w[i] @ pcs[i] >= 0 else -1.0
@@ -108,8 +139,7 @@ def weights_vs_pcs(w: np.ndarray, pcs: np.ndarray):
         ax.legend(fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("input")
     axes[-1, 0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    fig.tight_layout()
-    return fig
+    return _done(axes, new)
 
 
 def spike_coefficients(
@@ -119,6 +149,7 @@ def spike_coefficients(
     reference: tuple[str, np.ndarray] | None = None,
     tau_min: float = 0.0,
     tau_max: float = np.inf,
+    axes=None,
 ):
     """Trajectory of a spike-trace rule's theta: the four increments and the two time constants.
 
@@ -135,7 +166,8 @@ def spike_coefficients(
             (s); drawn: the value used (solid) and the raw coefficient where it
             differs (thin).
     """
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    axes, new = _panels(axes, 1, 2, (11, 4))
+    a1, a2 = axes[0]
     for k in range(4):
         a1.plot(generations, theta[:, k], lw=1.8, label=names[k])
         if reference is not None:
@@ -156,8 +188,7 @@ def spike_coefficients(
     a2.set_ylabel("ms")
     a2.set_title(f"trace time constants (clipped to [{1e3 * tau_min:g}, {1e3 * tau_max:g}] ms)", fontsize=10)
     a2.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _done(axes, new)
 
 
 def detailed_balance(
@@ -172,6 +203,7 @@ def detailed_balance(
     target: float,
     early: float = 1.0,
     w_time: np.ndarray | None = None,
+    axes=None,
 ):
     """Inhibitory plasticity on one example episode: co-tuning of inhibition and excitation.
 
@@ -195,7 +227,7 @@ def detailed_balance(
         w_time: ``[T']`` times of ``w_inh_group`` rows, s.
     """
     g = np.arange(1, w_exc_group.shape[0] + 1)
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    axes, new = _panels(axes, 2, 2, (11, 7.5))
     a = axes[0, 0]
     a.plot(g, w_exc_group, "o-", color="C3", label="excitatory (fixed)")
     a.set_xlabel("input group")
@@ -252,8 +284,7 @@ def detailed_balance(
     a.set_ylabel(f"rate (Hz, {bin_size:g} s bins)")
     a.set_title("(d) postsynaptic rate", fontsize=10)
     a.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _done(axes, new)
 
 
 def alpha_beta_plane(
@@ -263,6 +294,7 @@ def alpha_beta_plane(
     nu_post: float,
     trace_term: float = 0.0,
     reference: tuple[str, float, float] | None = None,
+    ax=None,
 ):
     r"""The outer loop's path in the (alpha, beta) plane with the steady-state line.
 
@@ -286,7 +318,9 @@ def alpha_beta_plane(
         trace_term: ``(gamma tau_pre + kappa tau_post) nu_pre`` of the final rule.
         reference: (name, alpha, beta) of a reference rule, or None.
     """
-    fig, ax = plt.subplots(figsize=(6.2, 5.2))
+    new = ax is None
+    if new:
+        ax = plt.subplots(figsize=(6.2, 5.2))[1]
     pts = np.concatenate([alpha, [0.0] + ([reference[1]] if reference else [])])
     span = max(np.max(np.abs(pts)), 1e-12) * 1.2
     xs = np.linspace(-span, span, 50)
@@ -299,7 +333,7 @@ def alpha_beta_plane(
     ax.plot(alpha[-1], beta[-1], "*", color="r", ms=12, label="end")
     if reference is not None:
         ax.plot(reference[1], reference[2], "D", color="C1", label=reference[0])
-    fig.colorbar(sc, ax=ax, label="generation")
+    ax.figure.colorbar(sc, ax=ax, label="generation")
     ys = np.concatenate([beta, -xs * nu_pre / nu_post])
     ax.set_xlim(-span, span)
     ax.set_ylim(np.min(ys) - 0.1 * np.ptp(ys), np.max(ys) + 0.1 * np.ptp(ys))
@@ -309,12 +343,14 @@ def alpha_beta_plane(
     ax.set_ylabel(r"$\beta$ (per postsynaptic spike)")
     ax.set_title(rf"$\nu_{{pre}}$ = {nu_pre:.1f} Hz, $\nu_{{post}}$ = {nu_post:g} Hz", fontsize=10)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    return fig
+    return _done(ax, new)
 
 
 def feedback_learning(
-    generations: np.ndarray, metrics: Mapping[str, np.ndarray], levels: Mapping[str, float]
+    generations: np.ndarray,
+    metrics: Mapping[str, np.ndarray],
+    levels: Mapping[str, float],
+    axes=None,
 ):
     """Query accuracy per meta-step and how the feedback signals align with backprop's, per layer.
 
@@ -329,7 +365,7 @@ def feedback_learning(
     """
     groups = [("angle_error_", "error signal vs backprop"), ("angle_wb_", "B_l vs W_{l+1}^T")]
     present = [(p, t) for p, t in groups if any(k.startswith(p) for k in metrics)]
-    fig, axes = plt.subplots(1, 1 + len(present), figsize=(5.2 * (1 + len(present)), 4), squeeze=False)
+    axes, new = _panels(axes, 1, 1 + len(present), (5.2 * (1 + len(present)), 4))
     ax = axes[0, 0]
     acc = metrics["accuracy"]
     ax.plot(generations, acc, color="0.75", lw=0.8, label="per meta-step")
@@ -352,8 +388,7 @@ def feedback_learning(
         ax.set_ylim(0, 180)
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _done(axes, new)
 
 
 def coefficient_spread(
@@ -361,6 +396,7 @@ def coefficient_spread(
     mean: Mapping[str, np.ndarray],
     sd: Mapping[str, np.ndarray],
     names: Mapping[str, Sequence[str]],
+    axes=None,
 ):
     """Per projection, each coefficient's mean over synapses per generation, with a band of ±1 sd.
 
@@ -370,7 +406,7 @@ def coefficient_spread(
             (sd all zero for a shared rule).
         names: projection -> ``K`` coefficient names.
     """
-    fig, axes = plt.subplots(1, len(mean), figsize=(5.5 * len(mean), 4), squeeze=False)
+    axes, new = _panels(axes, 1, len(mean), (5.5 * len(mean), 4))
     for ax, p in zip(axes[0], sorted(mean), strict=True):
         for k, name in enumerate(names[p]):
             m, s = mean[p][:, k], sd[p][:, k]
@@ -381,11 +417,12 @@ def coefficient_spread(
         ax.set_ylabel("coefficient (mean ± sd over synapses)")
         ax.set_title(f"projection {p}", fontsize=10)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _done(axes, new)
 
 
-def coefficient_histograms(coefficients: Mapping[str, np.ndarray], names: Mapping[str, Sequence[str]]):
+def coefficient_histograms(
+    coefficients: Mapping[str, np.ndarray], names: Mapping[str, Sequence[str]], axes=None
+):
     """Histograms of evolved per-synapse coefficients: one row per projection, one panel per coefficient.
 
     Args:
@@ -394,7 +431,7 @@ def coefficient_histograms(coefficients: Mapping[str, np.ndarray], names: Mappin
     """
     rows = sorted(coefficients)
     k = max(len(names[p]) for p in rows)
-    fig, axes = plt.subplots(len(rows), k, figsize=(3.6 * k, 2.9 * len(rows)), squeeze=False)
+    axes, new = _panels(axes, len(rows), k, (3.6 * k, 2.9 * len(rows)))
     for r, p in enumerate(rows):
         c = np.asarray(coefficients[p]).reshape(-1, len(names[p]))
         for j, name in enumerate(names[p]):
@@ -409,17 +446,18 @@ def coefficient_histograms(coefficients: Mapping[str, np.ndarray], names: Mappin
             ax.set_xlabel(name)
         for j in range(len(names[p]), k):
             axes[r, j].axis("off")
-    fig.tight_layout()
-    return fig
+    return _done(axes, new)
 
 
-def learning_curves(curves: Mapping[str, np.ndarray], ylabel: str = "test MSE"):
+def learning_curves(curves: Mapping[str, np.ndarray], ylabel: str = "test MSE", ax=None):
     """Test loss per inner step of each learning method on held-out episodes (mean ± standard error).
 
     Args:
         curves: method -> ``[episodes, steps + 1]`` loss after each inner step (column 0: untrained).
     """
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    new = ax is None
+    if new:
+        ax = plt.subplots(figsize=(6.5, 4.2))[1]
     for i, (name, c) in enumerate(curves.items()):
         c = np.asarray(c)
         m = c.mean(axis=0)
@@ -432,14 +470,14 @@ def learning_curves(curves: Mapping[str, np.ndarray], ylabel: str = "test MSE"):
     ax.set_yscale("log")
     ax.set_title("held-out episodes: training with each method", fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _done(ax, new)
 
 
 def seed_sweep(
     seeds: Sequence[int],
     metrics: Mapping[str, Sequence[float | None]],
     curves: Mapping[int, tuple[np.ndarray, np.ndarray]],
+    axes=None,
 ):
     """A sweep over seeds: each metric's per-seed values with their mean ± standard error, and every
     seed's loss curve.
@@ -457,7 +495,7 @@ def seed_sweep(
     n_panels = len(metrics) + 1
     ncols = min(4, n_panels)
     nrows = -(-n_panels // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.0 * nrows), squeeze=False)
+    axes, new = _panels(axes, nrows, ncols, (3.3 * ncols, 3.0 * nrows))
     colour = {s: f"C{i % 10}" for i, s in enumerate(seeds)}
     # Points spread a little sideways so that equal values stay visible; the mean sits to their right.
     spread = np.linspace(-0.15, 0.15, len(seeds)) if len(seeds) > 1 else np.zeros(1)
@@ -490,8 +528,7 @@ def seed_sweep(
         ax.legend(fontsize=7)
     for ax in flat[n_panels:]:
         ax.axis("off")
-    fig.tight_layout()
-    return fig
+    return _done(axes, new)
 
 
 def rule_manifold(
@@ -500,6 +537,7 @@ def rule_manifold(
     nu_post: float,
     references: Sequence[Mapping] = (),
     tolerance: float = 0.5,
+    axes=None,
 ):
     r"""Spike-trace rules from many starts: the (alpha, beta) plane and detailed balance per start.
 
@@ -524,7 +562,8 @@ def rule_manifold(
             ``rate_sd``, ``corr`` and ``tuning`` (e.g. Vogels' rule on the same datasets).
         tolerance: half-width of the target band, Hz.
     """
-    fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(17, 5.2), gridspec_kw={"width_ratios": [1.15, 1, 1]})
+    axes, new = _panels(axes, 1, 3, (17, 5.2), gridspec_kw={"width_ratios": [1.15, 1, 1]})
+    ax, bx, cx = axes[0]
     markers = "osD^vP*Xh<>"
 
     def nan(x):
@@ -580,5 +619,4 @@ def rule_manifold(
     cx.set_xlabel("tuning depth: CV over groups of $w_I$ / of $w_E$")
     cx.set_title("detailed balance: upper right", fontsize=10)
     cx.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return fig
+    return _done(axes, new)
