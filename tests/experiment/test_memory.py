@@ -10,7 +10,7 @@ import pytest
 
 from plastix import cli
 from plastix.experiment import UserError, _family, load, shipped_configs, validate
-from plastix.experiment._family import human_bytes, machine_memory, memory_estimate, registry
+from plastix.experiment._family import human_bytes, machine_memory, memory, memory_estimate, registry
 
 MB, GB = 10**6, 10**9
 
@@ -35,9 +35,13 @@ def _tiny(family: str, overrides=()) -> dict:
 
 
 def test_every_shipped_family_estimates_its_memory():
+    """From its components' footprints: every family's tiny config has a positive estimate."""
     assert set(HUGE) == set(registry())
-    for family in registry().values():
-        assert family.memory is not None, family.name
+    for name in registry():
+        cfg = validate(_tiny(name))
+        mem = memory(cfg)
+        assert mem.data > 0 and mem.state > 0 and mem.step > 0 and mem.steps > 0, name
+        assert memory_estimate(cfg)[0] > mem.fixed, name
 
 
 @pytest.mark.parametrize("name", sorted(shipped_configs()))
@@ -86,7 +90,7 @@ def test_the_estimate_grows_with_popsize_and_episodes_as_documented():
     raw = tomllib.loads((shipped_configs()["pca"]).read_text())  # the generation is its peak
     raw["meta"].pop("cma_options")  # full CMA-ES (the shipped config's is separable)
     cfg = load(shipped_configs()["pca"])
-    mem = cfg.spec.memory(cfg)
+    mem = memory(cfg)
     d, episodes, popsize = mem.coefficients, cfg.task.episodes, cfg.meta.popsize
     each = mem.state + mem.step
     base = _estimate(raw)
@@ -115,7 +119,7 @@ def test_the_estimate_grows_with_popsize_and_episodes_as_documented():
 def test_a_meta_gradient_without_remat_stores_every_step():
     raw = tomllib.loads((shipped_configs()["fa_digits"]).read_text())
     cfg = load(shipped_configs()["fa_digits"])
-    mem = cfg.spec.memory(cfg)
+    mem = memory(cfg)
     no_remat = copy.deepcopy(raw)
     no_remat.setdefault("task", {})["heldout_episodes"] = 1  # the generation is the peak
     remat = copy.deepcopy(no_remat)

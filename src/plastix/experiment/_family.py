@@ -37,7 +37,7 @@ class History(NamedTuple):
 
 
 class Memory(NamedTuple):
-    """The arrays of one episode that a family's memory estimate counts, in bytes (:attr:`Family.memory`).
+    """The arrays of one episode that the memory estimate counts, in bytes (:func:`memory`).
 
     Attributes:
         data: per episode, shared by every candidate scored on it: the episode's
@@ -65,11 +65,6 @@ class Memory(NamedTuple):
     coefficients: int
     what: str
     fixed: int = 0
-
-
-def itemsize(cfg: Config) -> int:
-    """Bytes of one number of ``cfg``'s dtype."""
-    return 8 if cfg.dtype == "float64" else 4
 
 
 def _no_check(cfg: Config) -> None:
@@ -126,12 +121,9 @@ class Family(NamedTuple):
         default_rules: the raw ``[rules]`` of a config that names none.
         tiny: a raw config of this family that runs in seconds: the contract
             tests run every registered family on it.
-        memory: ``config -> Memory``, the family's arrays by size, computed
-            from the config alone (nothing is built or allocated), or ``None``;
-            validation refuses a run whose estimate (:func:`memory_estimate`)
-            exceeds the machine's memory. It runs before the checks: it may
-            rely on each section being valid, not on the sections agreeing
-            (it may raise ``ValueError`` itself).
+        report_memory: ``(config, Memory) -> bytes`` its reports hold once
+            beyond the run's own arrays (the gd_approx learning curves), or
+            ``None``; counted in :func:`memory_estimate`.
         headline: ``summary -> {metric: value}``, the numbers of a finished
             run that ``plastix sweep`` averages over seeds (default
             :func:`headline`: loss, held-out loss, angles).
@@ -151,7 +143,7 @@ class Family(NamedTuple):
     exporters: Mapping[str, Callable[[Config, dict, float | None], str]] = {}
     default_rules: Mapping[str, Mapping[str, Any]] = {}
     tiny: Mapping[str, Any] = {}
-    memory: Callable[[Config], Memory] | None = None
+    report_memory: Callable[[Config, Memory], int] | None = None
     headline: Callable[[dict], dict[str, float | None]] = headline
 
 
@@ -218,8 +210,41 @@ def machine_memory() -> int | None:
         return None
 
 
-def memory_estimate(cfg: Config) -> tuple[int, str] | None:
-    """Bytes ``cfg``'s run keeps live at its peak, and how they add up (``None``: no :attr:`Family.memory`).
+def memory(cfg: Config) -> Memory:
+    """One episode's arrays by size, from the components' footprints; from the config alone
+    (nothing is built or allocated).
+
+    The network's and the task's :class:`~plastix.experiment.components.Footprint`, and per
+    projection its rule's coefficients (held by every candidate), state (traces) and one step's
+    temporaries (:meth:`~plastix.experiment.components.RuleSection.temporaries`, for the task's
+    samples per step). It runs before the checks that join sections: it may rely on each section
+    being valid, not on the sections agreeing (it may raise ``ValueError`` itself).
+    """
+    n, t = cfg.network, cfg.task
+    b = components.itemsize(cfg)
+    net, task = n.footprint(cfg), t.footprint(cfg)
+    projections = n.projections()
+    mine = {p: (rc, projections[p]) for p, rc in cfg.rules.items() if p in projections}
+    coefficients = sum(rc.coefficients(proj) for rc, proj in mine.values())
+    rules_state = sum(rc.state_size(proj) for rc, proj in mine.values()) + coefficients
+    batch = t.step_batch(cfg)
+    rules_step = sum(rc.temporaries(proj, batch) for rc, proj in mine.values())
+    mem = Memory(
+        net.data + task.data,
+        net.state + task.state + rules_state * b,
+        net.step + task.step + rules_step * b,
+        t.inner_steps(cfg),
+        t.input_chunk(cfg),
+        coefficients,
+        ", ".join(w for w in (net.what, task.what) if w),
+        net.fixed + task.fixed,
+    )
+    report = get(cfg.family).report_memory
+    return mem if report is None else mem._replace(fixed=mem.fixed + report(cfg, mem))
+
+
+def memory_estimate(cfg: Config) -> tuple[int, str]:
+    """Bytes ``cfg``'s run keeps live at its peak, and how they add up.
 
     The peak is the largest of one generation, the held-out score and a
     validation. A generation trains ``candidates x task.episodes`` networks in
@@ -237,10 +262,7 @@ def memory_estimate(cfg: Config) -> tuple[int, str] | None:
     reuse often keep less; compiled code and the runtime's own memory are not
     counted.
     """
-    family = get(cfg.family)
-    if family.memory is None:
-        return None
-    mem = family.memory(cfg)
+    mem = memory(cfg)
     m, t = cfg.meta, cfg.task
     d = mem.coefficients
     n, who = m.candidates(d), m.who(d)

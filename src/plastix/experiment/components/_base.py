@@ -73,6 +73,32 @@ class Projection(NamedTuple):
     symbols: Mapping[str, str] = {}
 
 
+def itemsize(cfg) -> int:
+    """Bytes of one number of ``cfg``'s dtype."""
+    return 8 if cfg.dtype == "float64" else 4
+
+
+class Footprint(NamedTuple):
+    """A component's share of one episode's arrays, in bytes (:func:`plastix.experiment.memory`).
+
+    Attributes:
+        data: per episode, shared by every candidate scored on it (a dataset, input rates, one
+            step's or one chunk's inputs).
+        state: per candidate and episode, live through the whole episode (weights, a recorder's
+            carry).
+        step: per candidate and episode, one step's temporaries (activity, errors; a task's
+            scoring of the final state).
+        fixed: held once per run whatever the population (a dataset in memory, a mask).
+        what: the sizes behind these numbers, for the message of a refusal.
+    """
+
+    data: int = 0
+    state: int = 0
+    step: int = 0
+    fixed: int = 0
+    what: str = ""
+
+
 class Component(Section):
     """Base of every component's section: a ``kind``, a line for ``plastix list``, and ``tiny``,
     the section's values of a run that takes seconds (the contract tests combine them)."""
@@ -102,6 +128,10 @@ class NetworkSection(Component):
     def network(self) -> Network:
         """The :class:`plastix.networks.Network`."""
         raise NotImplementedError(f"{type(self).__name__}.network")
+
+    def footprint(self, cfg) -> Footprint:
+        """Its arrays in one episode (weights, state, one step's activity), from the config alone."""
+        return Footprint()
 
 
 class TaskSection(Component):
@@ -134,6 +164,24 @@ class TaskSection(Component):
     def ready(self, cfg) -> None:
         """Checks of what lies outside the config (data files), run by ``plastix run`` before it
         makes a run directory, never by validation; raise :class:`UserError`."""
+
+    def footprint(self, cfg) -> Footprint:
+        """Its arrays in one episode (the episode's data, what it records, its scoring), from the
+        config alone; it may rely on each section being valid, not on the sections agreeing."""
+        return Footprint()
+
+    def inner_steps(self, cfg) -> int:
+        """Inner steps per episode."""
+        raise NotImplementedError(f"{type(self).__name__}.inner_steps")
+
+    def input_chunk(self, cfg) -> int | None:
+        """Steps whose inputs are drawn at once (a meta-gradient with remat then stores ``steps /
+        chunk + chunk`` states), else ``None``."""
+        return None
+
+    def step_batch(self, cfg) -> int:
+        """Samples each step gives a rule (a batch of inputs), for the rules' temporaries."""
+        return 1
 
 
 class RuleSection(Component):
@@ -175,6 +223,10 @@ class RuleSection(Component):
         memory estimate): by default a few ``[batch, post, pre]`` arrays."""
         post, pre = projection.shape
         return 4 * max(batch, 1) * post * pre
+
+    def state_size(self, projection: Projection) -> int:
+        """Numbers of the rule's own state (traces) on ``projection``."""
+        return 0
 
     @field_validator("reference")
     @classmethod

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from plastix import networks
-from plastix.experiment.components._base import NetworkSection, Projection, register
+from plastix.experiment.components._base import Footprint, NetworkSection, Projection, itemsize, register
 
 # LIF parameters that must be positive (time constants divide, the leak sets the unit) and
 # those that must not be negative (conductance per unit weight, the refractory period).
@@ -54,6 +54,14 @@ class LinearNetworkConfig(NetworkSection):
         if self.lateral:
             out["lateral"] = Projection(RATE, (self.n_out, self.n_out), symbols=LATERAL_SYMBOLS)
         return out
+
+    def footprint(self, cfg) -> Footprint:
+        """The weights ``[M, N]`` (and ``[M, M]`` lateral ones), a step's outputs ``[batch, M]``;
+        once, the lateral mask."""
+        weights = self.n_out * self.n_in + (self.n_out**2 if self.lateral else 0)
+        b = itemsize(cfg)
+        step = cfg.task.step_batch(cfg) * self.n_out
+        return Footprint(0, weights * b, step * b, self.n_out**2 * 4, f"weights {self.n_out} x {self.n_in}")
 
     def network(self) -> networks.Network:
         return networks.linear(
@@ -121,6 +129,12 @@ class LifNetworkConfig(NetworkSection):
         symbols = {"pre": "S_j", "post": "S_i", "pre_trace": "x_j", "post_trace": "x_i"}
         return {"inh": Projection(("pre", "post", "w", "dt"), (1, self.n_inh), symbols=symbols)}
 
+    def footprint(self, cfg) -> Footprint:
+        """The afferents' weights and a few afferent-sized temporaries a step."""
+        aff = self.n_exc + self.n_inh
+        b = itemsize(cfg)
+        return Footprint(0, aff * b, 4 * aff * b, 0, f"{aff} afferents")
+
     def network(self) -> networks.Network:
         return in_section(
             "network",
@@ -165,6 +179,14 @@ class MlpNetworkConfig(NetworkSection):
         local = ("pre", "post", "error", "pre_error", "w")
         return {"ff": Projection(local, layers[0], layers=layers)}
 
+    def footprint(self, cfg) -> Footprint:
+        """The weights and the feedback matrices; a step's activity and error of every layer."""
+        s = self.sizes
+        weights = sum(a * b for a, b in zip(s[:-1], s[1:], strict=False))
+        feedback = {"random": weights, "direct": sum(a * s[-1] for a in s[1:-1]), "symmetric": 0}
+        b = itemsize(cfg)
+        return Footprint(0, (weights + feedback[self.feedback]) * b, 4 * sum(s) * b, 0, f"layers {s}")
+
     def network(self, feedback: str | None = None) -> networks.Network:
         """The network; ``feedback`` replaces the section's (the baselines score other pathways)."""
         return networks.mlp(self.sizes, self.beta, feedback or self.feedback, self.w_max)
@@ -204,6 +226,12 @@ class ClampedNetworkConfig(NetworkSection):
         local = ("pre", "post", "post_free", "error", "w")
         symbols = {"pre": "v_j", "post": "v_i"}
         return {p: Projection(local, shape, symbols=symbols) for p, shape in self.shapes().items()}
+
+    def footprint(self, cfg) -> Footprint:
+        """The weights; a step's activity of every layer in the free and the target phase."""
+        synapses = sum(a * b for a, b in self.shapes().values())
+        b = itemsize(cfg)
+        return Footprint(0, synapses * b, 2 * sum(self.sizes) * b, 0, f"layers {self.sizes}")
 
     def network(self) -> networks.Network:
         n = self

@@ -113,6 +113,9 @@ class SpikeTraceRuleConfig(RuleSection):
         post, pre = projection.shape
         return 2 * post * pre
 
+    def state_size(self, projection: Projection) -> int:
+        return sum(projection.shape)  # a trace per presynaptic and per postsynaptic neuron
+
 
 @register
 class TermLibraryRuleConfig(RuleSection):
@@ -149,6 +152,10 @@ class TermLibraryRuleConfig(RuleSection):
 
     def coefficients(self, projection: Projection) -> int:
         return len(self.terms) * (len(projection.layers or (projection.shape,)) if self.per_layer else 1)
+
+    def temporaries(self, projection: Projection, batch: int) -> int:
+        # Three outer products per layer (its terms are sums of them).
+        return 3 * sum(post * pre for post, pre in projection.layers or (projection.shape,))
 
 
 @register
@@ -265,3 +272,7 @@ class MlpRuleConfig(RuleSection):
     def temporaries(self, projection: Projection, batch: int) -> int:
         post, pre = projection.shape
         return max(batch, 1) * post * pre * (len(self.inputs) + 2 * sum(self.hidden) + 2)
+
+    def state_size(self, projection: Projection) -> int:
+        traced = any(v in ("pre_trace", "post_trace") for v in self.inputs)
+        return sum(projection.shape) if traced else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 from typing import Any, ClassVar, Literal
 
@@ -14,7 +15,7 @@ from pydantic import Field
 from plastix import networks, tasks
 from plastix.experiment._datasets import EMNIST_ENV, digits, emnist
 from plastix.experiment._errors import SEED_LIMIT, UserError
-from plastix.experiment.components._base import TaskSection, register
+from plastix.experiment.components._base import Footprint, TaskSection, itemsize, register
 from plastix.experiment.components.networks import in_section
 
 MAX_STEPS = 2**31 - 1  # the LIF neuron counts its steps in int32
@@ -38,6 +39,20 @@ class PcaTaskConfig(TaskSection):
     episodes: int = Field(20, ge=1, description="training datasets per generation")
     heldout_episodes: int = Field(50, ge=1, description="fresh datasets for the final score")
     resample: bool = Field(False, description="draw fresh training datasets every generation")
+
+    def footprint(self, cfg) -> Footprint:
+        """Per dataset: the ``N x N`` rotation, its points and a step's batch of inputs ``[batch, N]``."""
+        n_in = cfg.network.n_in
+        what = f"batches of {self.batch} x {n_in} inputs"
+        if self.samples:
+            what += f", datasets of {self.samples} points"
+        return Footprint((n_in**2 + self.samples * n_in + self.batch * n_in) * itemsize(cfg), what=what)
+
+    def inner_steps(self, cfg) -> int:
+        return self.steps
+
+    def step_batch(self, cfg) -> int:
+        return self.batch
 
     def check(self, cfg) -> None:
         n = cfg.network
@@ -123,6 +138,26 @@ class TargetRateTaskConfig(TaskSection):
                     f"{name} ({value:g} s) is {value / n.dt:.3g} steps of network.dt ({n.dt:g} s); "
                     f"at most {MAX_STEPS} (the step counter is int32)"
                 )
+
+    def footprint(self, cfg) -> Footprint:
+        """Per dataset: the input rates ``[steps / rate_dt, groups]`` and one chunk's spikes with their
+        thinning candidates; per candidate the spike-count bins it records."""
+        self.check_steps(cfg.network)  # footprints run before the checks: the counts below must be finite
+        n = cfg.network
+        aff = n.n_exc + n.n_inh
+        steps = self.inner_steps(cfg)
+        rates = -(-steps // max(round(self.rate_dt / n.dt), 1)) * n.n_groups
+        # No more bins than steps: the builder refuses a bin_size that is no multiple of dt.
+        bins = round(min((self.train_time + self.score_time) / self.bin_size, steps))
+        b = itemsize(cfg)
+        what = f"{steps} steps of {n.dt:g} s in chunks of {self.chunk}"
+        return Footprint((rates + 3 * self.chunk * aff) * b, bins * b, what=what)
+
+    def inner_steps(self, cfg) -> int:
+        return round((self.train_time + self.score_time) / cfg.network.dt)
+
+    def input_chunk(self, cfg) -> int | None:
+        return self.chunk
 
     def check(self, cfg) -> None:
         self.check_steps(cfg.network)
@@ -262,6 +297,23 @@ class FewShotTaskConfig(TaskSection):
                 "meta-test episodes could not be drawn"
             )
 
+    def footprint(self, cfg) -> Footprint:
+        """Per episode its images ``[ways (shots + queries), pixels]``; the query set's activity when
+        scored; once, the dataset."""
+        s = cfg.network.sizes
+        classes, per_class, pixels = SHAPES[self.dataset]
+        b = itemsize(cfg)
+        what = f"{self.ways * self.shots} steps, episodes of {self.ways * (self.shots + self.queries)} images"
+        images = self.ways * (self.shots + self.queries)
+        scoring = self.ways * self.queries * sum(s)
+        return Footprint(images * s[0] * b, 0, scoring * b, classes * per_class * pixels * 4, what)
+
+    def inner_steps(self, cfg) -> int:
+        return self.ways * self.shots
+
+    def input_chunk(self, cfg) -> int | None:
+        return max(math.isqrt(self.inner_steps(cfg)), 1)
+
     def loss_options(self, cfg) -> dict[str, Any]:
         # Inputs drawn a chunk at a time (few_shot's stream needs no key, so the episode is the
         # same): with remat the meta-gradient then keeps ~2 sqrt(steps) carries, not one per step.
@@ -342,6 +394,25 @@ class SupervisedTaskConfig(TaskSection):
             raise ValueError(
                 "task.objective = 'trajectory' needs task.gd_learning_rate (gradient descent's step)"
             )
+
+    def footprint(self, cfg) -> Footprint:
+        """Per episode its training and test samples (and a teacher of its own); per candidate the
+        gradient-descent twin's weights with the trajectory objective; the test set's activity when
+        scored; once, the digits."""
+        s = cfg.network.sizes
+        synapses = sum(a * b for a, b in zip(s[1:], s[:-1], strict=False))
+        data = (self.samples + self.test_samples) * (s[0] + s[-1])
+        if self.problem == "teacher" and self.setting == "family":
+            hidden = self.teacher_hidden
+            data += hidden * (s[0] + s[-1]) if hidden else s[0] * s[-1]
+        twin = synapses if self.objective == "trajectory" else 0
+        b = itemsize(cfg)
+        fixed = 1797 * (DIGITS[0] + 1) * 4 if self.problem == "digits" else 0  # scikit-learn's 1797 digits
+        what = f"{self.samples} + {self.test_samples} samples"
+        return Footprint(data * b, twin * b, self.test_samples * sum(s) * b, fixed, what)
+
+    def inner_steps(self, cfg) -> int:
+        return self.samples
 
     def digit_pools(self):
         """Training and held-out ``(images, labels)`` of the digits, split by ``split_seed``."""

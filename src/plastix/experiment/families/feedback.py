@@ -11,50 +11,14 @@ is the published protocol (one pool for both).
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from plastix import plotting, rules, tasks
-from plastix.experiment._family import Family, Memory, itemsize
+from plastix.experiment._family import Family
 from plastix.experiment._family import headline as generic_headline
 from plastix.experiment._seeds import HELDOUT, PRUNE, stream
-from plastix.experiment.components.tasks import SHAPES
-
-
-def memory(cfg) -> Memory:
-    """The arrays of a few-shot episode (:class:`plastix.experiment.Memory`).
-
-    Per episode: its images ``[ways (shots + queries), pixels]``. Per
-    candidate: the weights and the feedback matrices; per step every layer's
-    activity and error, the rule's three outer products per layer
-    (:func:`plastix.rules.term_library`) and, at the end, the query set's
-    activity. Once: the dataset. Chunks of ~ sqrt(steps) (:func:`plastix.tasks.sqrt_chunk`).
-    """
-    n, t = cfg.network, cfg.task
-    s = n.sizes
-    weights = sum(a * b for a, b in zip(s[:-1], s[1:], strict=False))
-    feedback = {"random": weights, "direct": sum(a * s[-1] for a in s[1:-1]), "symmetric": 0}[n.feedback]
-    steps = t.ways * t.shots
-    step = 3 * weights + 4 * sum(s) + t.ways * t.queries * sum(s)
-    projections = n.projections()
-    coefficients = sum(rc.coefficients(projections[p]) for p, rc in cfg.rules.items() if p in projections)
-    classes, per_class, pixels = SHAPES[t.dataset]
-    b = itemsize(cfg)
-    what = f"layers {s}, {steps} steps, episodes of {t.ways * (t.shots + t.queries)} images"
-    return Memory(
-        t.ways * (t.shots + t.queries) * s[0] * b,
-        (weights + feedback) * b,
-        step * b,
-        steps,
-        max(math.isqrt(steps), 1),
-        coefficients,
-        what,
-        classes * per_class * pixels * 4,
-    )
-
 
 KEEP = 0.05  # a term counts as kept (and is printed) above this fraction of the largest coefficient
 
@@ -188,7 +152,6 @@ FAMILY = Family(
     figures=figures,
     summary_lines=summary_lines,
     headline=headline,
-    memory=memory,
     default_rules={"ff": {"reference": "pseudo_gradient"}},
     tiny={
         "name": "tiny_feedback",

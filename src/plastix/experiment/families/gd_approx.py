@@ -24,10 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from plastix import meta, networks, plotting, rules, tasks
-from plastix.experiment._family import Family, Memory, itemsize
+from plastix.experiment._family import Family, Memory
 from plastix.experiment._family import headline as generic_headline
 from plastix.experiment._seeds import HELDOUT, PRUNE, stream
-from plastix.experiment.components.tasks import DIGITS
+from plastix.experiment.components import itemsize
 
 GD_GRID = np.geomspace(1e-3, 1.0, 13)  # gradient descent's step sizes tried when none is given
 SHARED_SIGMA0 = 0.1  # CMA-ES's step on the shared baseline's 3 coefficients per projection
@@ -38,34 +38,9 @@ def _predict(sizes):
     return lambda state, x: networks.clamped_forward([state.w[p] for p in names], x)[0][-1]
 
 
-def memory(cfg) -> Memory:
-    """The arrays of a supervised episode (:class:`plastix.experiment.Memory`).
-
-    Per episode: its training and test samples (and, in the ``family``
-    setting, its teacher). Per candidate: the weights (with a gradient-descent
-    twin for the ``trajectory`` objective) and the coefficients, three per
-    synapse of a per-synapse rule; per step every layer's activity and a few
-    per-synapse terms of the rules (:func:`plastix.rules.per_synapse`) and, at
-    the end, the test set's activity. Once: the digits, and the learning
-    curves' episodes with their per-step losses (after the last generation).
-    """
-    n, t = cfg.network, cfg.task
-    s = n.sizes
-    projections = n.projections()
-    synapses = sum(a * b for a, b in n.shapes().values())
-    data = (t.samples + t.test_samples) * (s[0] + s[-1])
-    if t.problem == "teacher" and t.setting == "family":
-        hidden = t.teacher_hidden
-        data += hidden * (s[0] + s[-1]) if hidden else s[0] * s[-1]
-    coefficients = sum(rc.coefficients(projections[p]) for p, rc in cfg.rules.items() if p in projections)
-    state = synapses * (2 if t.objective == "trajectory" else 1) + coefficients
-    rule_step = sum(rc.temporaries(projections[p], 1) for p, rc in cfg.rules.items() if p in projections)
-    step = rule_step + 2 * sum(s) + t.test_samples * sum(s)
-    b = itemsize(cfg)
-    what = f"layers {s}, {coefficients} coefficients, {t.samples} + {t.test_samples} samples"
-    fixed = 1797 * (DIGITS[0] + 1) * 4 if t.problem == "digits" else 0  # scikit-learn's 1797 digits
-    fixed += t.curve_episodes * (data + state + step + t.samples) * b
-    return Memory(data * b, state * b, step * b, t.samples, None, coefficients, what, fixed)
+def report_memory(cfg, mem: Memory) -> int:
+    """The learning curves' episodes, trained after the last generation with their per-step losses."""
+    return cfg.task.curve_episodes * (mem.data + mem.state + mem.step + cfg.task.samples * itemsize(cfg))
 
 
 def _coefficients(exp, theta) -> dict[str, np.ndarray]:
@@ -339,7 +314,7 @@ FAMILY = Family(
     figures=figures,
     summary_lines=summary_lines,
     headline=headline,
-    memory=memory,
+    report_memory=report_memory,
     default_rules={"l1": {}},
     tiny={
         "name": "tiny_gd_approx",

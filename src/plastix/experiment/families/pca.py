@@ -14,34 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from plastix import analysis, networks, plotting, rules, tasks
-from plastix.experiment._family import Family, Memory, itemsize
+from plastix.experiment._family import Family
 from plastix.experiment._family import headline as generic_headline
 from plastix.experiment._seeds import HELDOUT, stream
-
-
-def memory(cfg) -> Memory:
-    """The arrays of a pca episode (:class:`plastix.experiment.Memory`).
-
-    Per episode: the ``N x N`` rotation, the dataset's points and a step's
-    batch of inputs ``[batch, N]``. Per candidate: the weights ``[M, N]`` (and
-    ``[M, M]`` lateral ones); per step the outputs ``[batch, M]``, each rule's
-    powers of its batch variables and its moments ``[(order + 1)^2, post,
-    pre]`` (:func:`plastix.rules.polynomial`). Once: the lateral mask ``[M, M]``.
-    """
-    n, t = cfg.network, cfg.task
-    projections = n.projections()
-    weights = n.n_out * n.n_in + (n.n_out**2 if n.lateral else 0)
-    step, coefficients = t.batch * n.n_out, 0
-    for p, rc in cfg.rules.items():
-        if p in projections:  # (validation refuses a projection the network lacks, after this)
-            step += rc.temporaries(projections[p], t.batch)
-            coefficients += rc.coefficients(projections[p])
-    data = n.n_in**2 + t.samples * n.n_in + t.batch * n.n_in
-    what = f"weights {n.n_out} x {n.n_in}, batches of {t.batch} x {n.n_in} inputs"
-    if t.samples:
-        what += f", datasets of {t.samples} points"
-    b = itemsize(cfg)
-    return Memory(data * b, weights * b, step * b, t.steps, None, coefficients, what, n.n_out**2 * 4)
 
 
 def rules_text(exp, theta) -> dict[str, str]:
@@ -176,7 +151,6 @@ FAMILY = Family(
     figures=figures,
     summary_lines=summary_lines,
     headline=headline,
-    memory=memory,
     default_rules={"ff": {"reference": "oja"}},
     tiny={
         "name": "tiny_pca",

@@ -18,34 +18,8 @@ import numpy as np
 from plastix import analysis, networks, plotting, rules, tasks
 from plastix.experiment._errors import UserError
 from plastix.experiment._export import brian2_script
-from plastix.experiment._family import Family, Memory, itemsize
+from plastix.experiment._family import Family
 from plastix.experiment._family import headline as generic_headline
-
-
-def memory(cfg) -> Memory:
-    """The arrays of a spiking episode (:class:`plastix.experiment.Memory`).
-
-    Per episode: the input rates ``[steps / rate_dt, groups]`` and one chunk's
-    spikes ``[chunk, afferents]`` with their thinning candidates
-    (:func:`plastix.tasks.target_rate`). Per candidate: the excitatory and
-    inhibitory weights, the rule's traces and the spike-count bins; per step a
-    few afferent-sized temporaries and the rule's own (:meth:`RuleSection.temporaries`).
-    """
-    cfg.task.check_steps(cfg.network)  # memory runs before check: the step counts below must be finite
-    n, t = cfg.network, cfg.task
-    aff = n.n_exc + n.n_inh
-    steps = round((t.train_time + t.score_time) / n.dt)
-    rates = -(-steps // max(round(t.rate_dt / n.dt), 1)) * n.n_groups
-    # No more bins than steps: the builder refuses a bin_size that is no multiple of dt.
-    bins = round(min((t.train_time + t.score_time) / t.bin_size, steps))
-    b = itemsize(cfg)
-    what = f"{aff} afferents, {steps} steps of {n.dt:g} s in chunks of {t.chunk}"
-    state = aff + 2 * n.n_inh + bins
-    projections = n.projections()
-    mine = {p: rc for p, rc in cfg.rules.items() if p in projections}
-    coefficients = sum(rc.coefficients(projections[p]) for p, rc in mine.items())
-    step = 4 * aff + sum(rc.temporaries(projections[p], 1) for p, rc in mine.items())
-    return Memory((rates + 3 * t.chunk * aff) * b, state * b, step * b, steps, t.chunk, coefficients, what)
 
 
 def rules_text(exp, theta) -> dict[str, str]:
@@ -317,7 +291,6 @@ FAMILY = Family(
     figures=figures,
     summary_lines=summary_lines,
     headline=headline,
-    memory=memory,
     exporters={"brian2": export_brian2},
     default_rules={"inh": {"reference": "vogels_istdp"}},
     tiny={
