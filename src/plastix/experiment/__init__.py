@@ -1,16 +1,13 @@
 """Configs, run directories, the generation loop, resume: the only layer with I/O.
 
 Everything here is generic. What runs is built from registered components
-(:mod:`plastix.experiment.components`: rule, network and task sections);
+(:mod:`plastix.experiment.components`: rule, network, task and optimiser sections);
 how a kind of experiment reports is a :class:`Family` recipe
 (``plastix/experiment/families/``), found through the registry
 (:func:`registry`, :func:`register`).
 """
 
-from plastix.experiment import (
-    components,
-    families,  # noqa: E402, F401  (the shipped families register last)
-)
+from plastix.experiment import components, families  # noqa: F401  (importing them registers the shipped ones)
 from plastix.experiment._backend import BACKENDS, Backend, Placement, open_backend
 from plastix.experiment._build import OPTIMIZERS, Experiment, Parts, build, parts, thetas
 from plastix.experiment._config import (

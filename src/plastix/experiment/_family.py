@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from plastix.experiment import components
 from plastix.experiment._errors import UserError
 
-if TYPE_CHECKING:
-    from plastix.experiment._build import Experiment
-    from plastix.experiment._config import Config
+# A recipe's functions receive the built experiment (plastix.experiment.Experiment) and the
+# validated config (plastix.experiment.Config), both of layers above this one: named here only.
+Experiment = Any
+Config = Any
 
 
 class History(NamedTuple):
