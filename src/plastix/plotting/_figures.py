@@ -620,3 +620,30 @@ def rule_manifold(
     cx.set_title("detailed balance: upper right", fontsize=10)
     cx.legend(fontsize=7, loc="best")
     return _done(axes, new)
+
+
+def rule_agreement(learned: np.ndarray, reference: np.ndarray, name: str, ax=None):
+    """The learned rule's ``dw`` against a reference rule's at the same synapses and moments.
+
+    Points on a line through the origin with positive slope: the same function
+    up to a learning rate. The title gives Pearson's correlation and the
+    least-squares slope (``dw_learned ~ c dw_reference``).
+    """
+    new = ax is None
+    if new:
+        ax = plt.subplots(figsize=(5.2, 4.8))[1]
+    a, b = np.asarray(learned, np.float64), np.asarray(reference, np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    ax.scatter(b, a, s=4, alpha=0.4, color="C0", lw=0)
+    if a.size > 1 and a.std() > 0 and b.std() > 0:
+        corr, c = np.corrcoef(a, b)[0, 1], float(a @ b / (b @ b))
+        lim = np.array([b.min(), b.max()])
+        ax.plot(lim, c * lim, color="k", lw=1, ls=":", label=f"dw = {c:.3g} x {name}")
+        ax.set_title(f"corr {corr:.3f}", fontsize=10)
+        ax.legend(fontsize=8, loc="best")
+    ax.axhline(0, color="0.6", lw=0.5)
+    ax.axvline(0, color="0.6", lw=0.5)
+    ax.set_xlabel(f"dw of {name}")
+    ax.set_ylabel("dw of the learned rule")
+    return _done(ax, new)

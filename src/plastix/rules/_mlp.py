@@ -175,6 +175,7 @@ def mlp(
             f"f({z})" if not gates else " + ".join(f"{sym.get(g, g)} f_{i}({z})" for i, g in enumerate(gates))
         )
         shape = "-".join(str(s) for s in sizes)
-        return f"dw = {scale:g} ({body}) with f an MLP {shape} ({activation}, {n} weights)"
+        scaled = body if scale == 1 else f"{scale:g} ({body})"
+        return f"dw = {scaled} with f an MLP {shape} ({activation}, {n} weights)"
 
     return Rule(init_theta, init_state, update, names, needs, sym, summary=summary, describe=describe)

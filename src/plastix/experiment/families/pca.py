@@ -45,13 +45,14 @@ def pc_angles(heldout) -> list[float | None]:
     return out
 
 
-def oja_agreement(exp, theta, episode, key) -> float | None:
+def oja_agreement(exp, theta, episode, key) -> tuple[float | None, np.ndarray, np.ndarray]:
     r"""Pearson's correlation of the learned feedforward rule's ``dw`` with Oja's, over the steps and
     synapses of one held-out dataset, both evaluated on the signals the learned rule met:
 
     .. math:: \mathrm{corr}\big(F_\theta(x, y, w),\ \langle y x - y^2 w \rangle\big)
 
     1 when the learned function is Oja's up to a positive factor, whatever its parametrisation.
+    Also returns both rules' ``dw`` at up to 2,000 of those points (evenly spaced), for the figure.
     """
     rule = exp.rules["ff"]
     oja = rules.polynomial()
@@ -70,9 +71,10 @@ def oja_agreement(exp, theta, episode, key) -> float | None:
     )
     _, (ours, ref) = run(theta, episode, key)
     a, b = np.asarray(ours, np.float64).ravel(), np.asarray(ref, np.float64).ravel()
+    every = slice(None, None, max(a.size // 2000, 1))
     if not (np.all(np.isfinite(a)) and a.std() > 0 and b.std() > 0):
-        return None
-    return float(np.corrcoef(a, b)[0, 1])
+        return None, a[every], b[every]
+    return float(np.corrcoef(a, b)[0, 1]), a[every], b[every]
 
 
 def oja_pc_angles(exp) -> list[float | None] | None:
@@ -94,14 +96,17 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
     k_ep, k_run = jax.random.split(key)
     episode = exp.task.sample(k_ep)
     final = tasks.unroll(exp.rules, exp.network, exp.task, theta, episode, k_run)
+    corr, dw_learned, dw_oja = oja_agreement(exp, theta, episode, k_run)
     summary = {
         "heldout_pc_angles": pc_angles(heldout),
         "oja_heldout_pc_angles": oja_pc_angles(exp),
-        "dw_corr_oja": oja_agreement(exp, theta, episode, k_run),
+        "dw_corr_oja": corr,
     }
     return {
         "w_effective": np.asarray(networks.effective_weights(final)),
         "pcs": np.asarray(episode["pcs"]),
+        "dw_learned": dw_learned,
+        "dw_oja": dw_oja,
     }, summary
 
 
@@ -137,6 +142,10 @@ def figures(exp, history, arrays) -> dict:
     figs = {"coefficients.png": plotting.coefficients(history.generations, history.theta, names, refs)}
     if arrays is not None:
         figs["weights.png"] = plotting.weights_vs_pcs(arrays["w_effective"], arrays["pcs"])
+        if "dw_learned" in arrays:  # runs written before this was recorded have none
+            figs["dw_vs_oja.png"] = plotting.rule_agreement(
+                arrays["dw_learned"], arrays["dw_oja"], "Oja's rule"
+            )
     return figs
 
 
