@@ -217,7 +217,7 @@ def test_a_family_from_outside_runs_through_run_show_resume_and_plot(toy, tmp_pa
     figs = capsys.readouterr().out.split()
     assert {p.rsplit("/", 1)[-1] for p in figs} == {"loss.png", "toy.png"}
     assert all((out / "figures" / f).stat().st_size > 5000 for f in ("loss.png", "toy.png"))
-    assert set(np.load(out / "final.npz")) == {"w", "axis", "theta_w"}
+    assert set(np.load(out / "final.npz")) == {"w", "axis", "theta_w", "optimizer_mean", "optimizer_stds"}
 
 
 def test_plugin_components_are_listed_and_checked_by_their_contracts(toy, tmp_path, capsys):

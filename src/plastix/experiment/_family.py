@@ -211,7 +211,7 @@ def machine_memory() -> int | None:
         return None
 
 
-def memory(cfg: Config) -> Memory:
+def memory(cfg: Config) -> Memory | None:
     """One episode's arrays by size, from the components' footprints; from the config alone
     (nothing is built or allocated).
 
@@ -219,9 +219,12 @@ def memory(cfg: Config) -> Memory:
     projection its rule's coefficients (held by every candidate), state (traces) and one step's
     temporaries (:meth:`~plastix.experiment.components.RuleSection.temporaries`, for the task's
     samples per step). It runs before the checks that join sections: it may rely on each section
-    being valid, not on the sections agreeing (it may raise ``ValueError`` itself).
+    being valid, not on the sections agreeing (it may raise ``ValueError`` itself). ``None`` when
+    the task does not say how many steps an episode has (a plugin task that estimates nothing).
     """
     n, t = cfg.network, cfg.task
+    if t.inner_steps(cfg) is None:
+        return None
     b = components.itemsize(cfg)
     net, task = n.footprint(cfg), t.footprint(cfg)
     projections = n.projections()
@@ -244,8 +247,8 @@ def memory(cfg: Config) -> Memory:
     return mem if report is None else mem._replace(fixed=mem.fixed + report(cfg, mem))
 
 
-def memory_estimate(cfg: Config) -> tuple[int, str]:
-    """Bytes ``cfg``'s run keeps live at its peak, and how they add up.
+def memory_estimate(cfg: Config) -> tuple[int, str] | None:
+    """Bytes ``cfg``'s run keeps live at its peak, and how they add up (``None``: see :func:`memory`).
 
     The peak is the largest of one generation, the held-out score and a
     validation. A generation trains ``candidates x task.episodes`` networks in
@@ -264,6 +267,8 @@ def memory_estimate(cfg: Config) -> tuple[int, str]:
     counted.
     """
     mem = memory(cfg)
+    if mem is None:
+        return None
     m, t = cfg.meta, cfg.task
     d = mem.coefficients
     n, who = m.candidates(d), m.who(d)

@@ -170,9 +170,9 @@ class TaskSection(Component):
         config alone; it may rely on each section being valid, not on the sections agreeing."""
         return Footprint()
 
-    def inner_steps(self, cfg) -> int:
-        """Inner steps per episode."""
-        raise NotImplementedError(f"{type(self).__name__}.inner_steps")
+    def inner_steps(self, cfg) -> int | None:
+        """Inner steps per episode; ``None`` (a task that does not say): no memory estimate."""
+        return None
 
     def input_chunk(self, cfg) -> int | None:
         """Steps whose inputs are drawn at once (a meta-gradient with remat then stores ``steps /
