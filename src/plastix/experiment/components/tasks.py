@@ -154,6 +154,7 @@ class TargetRateTaskConfig(TaskSection):
         return Footprint((rates + 3 * self.chunk * aff) * b, bins * b, what=what)
 
     def inner_steps(self, cfg) -> int:
+        self.check_steps(cfg.network)  # a count past a float's range has no round()
         return round((self.train_time + self.score_time) / cfg.network.dt)
 
     def input_chunk(self, cfg) -> int | None:
