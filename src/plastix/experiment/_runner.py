@@ -43,7 +43,11 @@ def theta_columns(exp: Experiment, theta) -> dict[str, float]:
 
 def _theta_summary(exp: Experiment, theta) -> dict[str, list[float]]:
     """Theta for ``summary.json``: the summary numbers without the spreads (``names`` names them)."""
-    return {p: [rules.summarise(exp.rules[p], v)[n] for n in exp.rules[p].names] for p, v in theta.items()}
+    out = {}
+    for p, v in theta.items():
+        numbers = rules.summarise(exp.rules[p], v)  # once per projection: a per-synapse rule's is not cheap
+        out[p] = [numbers[n] for n in exp.rules[p].names]
+    return out
 
 
 def theta_arrays(exp: Experiment, theta) -> dict[str, np.ndarray]:

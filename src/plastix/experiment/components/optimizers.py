@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from plastix import meta
 from plastix.experiment.components._base import OptimizerSection, register
@@ -42,6 +42,10 @@ def _optax(v: str) -> str:
     if v not in optax_optimizers():
         raise ValueError(f"unknown optax optimiser {v!r}; allowed: {optax_optimizers()}")
     return v
+
+
+#: An optax optimiser's name, checked against :func:`optax_optimizers`.
+Optax = Annotated[str, AfterValidator(_optax)]
 
 
 #: pycma options plastix sets itself: the population from ``meta.popsize``, and a seeded
@@ -149,11 +153,9 @@ class GradientConfig(OptimizerSection):
     schedule: Literal["constant", "cosine"] = Field(
         "constant", description="learning rate over the generations: constant, or cosine decay to 0"
     )
-    optax: str = Field("adam", description="optax optimiser name")
+    optax: Optax = Field("adam", description="optax optimiser name")
     clip_norm: float | None = Field(1.0, gt=0, description="global-norm clipping of the meta-gradient")
     remat: bool = Field(True, description="rematerialise inner steps (bounded memory)")
-
-    _optax = field_validator("optax")(classmethod(lambda cls, v: _optax(v)))
 
     def build(self, bounds) -> meta.MetaOptimizer:
         lr = self.learning_rate
@@ -197,10 +199,8 @@ class FiniteDifferenceConfig(OptimizerSection):
     optimizer: Literal["finite_difference"] = "finite_difference"
     learning_rate: float = Field(0.01, gt=0, description="optax learning rate (in units of meta.scale)")
     epsilon: float = Field(0.05, gt=0, description="half-width of the central difference")
-    optax: str = Field("adam", description="optax optimiser name")
+    optax: Optax = Field("adam", description="optax optimiser name")
     clip_norm: float | None = Field(None, gt=0, description="clip the estimate's norm")
-
-    _optax = field_validator("optax")(classmethod(lambda cls, v: _optax(v)))
 
     def build(self, bounds) -> meta.MetaOptimizer:
         return meta.finite_difference(
@@ -232,9 +232,7 @@ class EvosaxConfig(OptimizerSection):
     sigma0: float = Field(0.1, gt=0, description="initial step size")
     strategy: str = Field("Open_ES", description="the strategy (Open_ES, PGPE, SNES, Sep_CMA_ES, ...)")
     learning_rate: float = Field(0.01, gt=0, description="optax learning rate of gradient-type strategies")
-    optax: str = Field("adam", description="optax optimiser of gradient-type strategies")
-
-    _optax = field_validator("optax")(classmethod(lambda cls, v: _optax(v)))
+    optax: Optax = Field("adam", description="optax optimiser of gradient-type strategies")
 
     @model_validator(mode="after")
     def _es(self):
