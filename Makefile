@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test test-rounding bench lint wheel-check clean
+.PHONY: demo test test-rounding bench docs lint wheel-check clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -48,11 +48,21 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/run_all.py
 
-## Build the wheel, install it into a fresh venv outside the source tree, and
-## list and check every shipped config from there (configs are package data).
+## Install the docs extra and build the documentation site into site/ (mkdocs-material; the API
+## reference from the docstrings). --strict: any warning, a broken link or a docstring griffe
+## cannot read, fails the build.
+docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+## Build the sdist and the wheel (the wheel from the sdist, so that the sdist is complete), check
+## their metadata and README rendering with twine, install the wheel into a fresh venv outside
+## the source tree, and list and check every shipped config from there (configs are package data).
 wheel-check: $(STAMP)
+	$(BIN)/python -m pip install --quiet "build>=1.2" "twine>=5.1"
 	rm -rf dist
-	$(BIN)/python -m pip wheel --quiet --no-deps -w dist .
+	$(BIN)/python -m build --outdir dist . > /dev/null
+	$(BIN)/twine check --strict dist/*
 	d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
 	$(PY) -m venv "$$d/venv" && \
 	"$$d/venv/bin/python" -m pip install --quiet dist/plastix-*.whl && \

@@ -27,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_cli  # noqa: E402
 import bench_convergence  # noqa: E402
 import bench_emnist  # noqa: E402
 import bench_feedback  # noqa: E402
@@ -38,7 +39,7 @@ import bench_spiking  # noqa: E402
 PY = ".venv/bin/python"
 RESULTS = HERE / "results"
 #: The benchmarks, in README order; ``results/NAME.json`` keeps each one's last result.
-NAMES = ("generation", "convergence", "spiking", "feedback", "emnist", "per_synapse", "scaling")
+NAMES = ("generation", "convergence", "spiking", "feedback", "emnist", "per_synapse", "scaling", "cli")
 
 
 def save(name: str, result: dict, directory: Path = RESULTS) -> None:
@@ -130,6 +131,11 @@ def summary(results: dict[str, dict]) -> list[str]:
             rows.append(
                 _row(what, _s(x["seconds"]), f"1 of them {_s(t1)}", f"**{t1 / x['seconds']:.2f}×**", sc, note)
             )
+    if (cl := results.get("cli")) is not None:
+        for x in cl["rows"]:
+            what = f"§8 `{x['call']}`, a fresh process"
+            ratio = f"**{x['ratio']:.1f}×**"
+            rows.append(_row(what, _s(x["this_tree_s"]), f"{cl['base']} {_s(x['base_s'])}", ratio, cl))
     if not rows:
         return []
     head = "| benchmark | plastix | baseline | baseline / plastix time | | load before / after | measured |"
@@ -290,6 +296,7 @@ def readme(
     out += bench_emnist.section(results.get("emnist"))
     out += bench_per_synapse.section(results.get("per_synapse"))
     out += bench_scaling.section(results.get("scaling"))
+    out += bench_cli.section(results.get("cli"))
 
     out += [
         "## Reproduce",
@@ -309,6 +316,7 @@ def readme(
         f"{PY} benchmarks/bench_emnist.py            # fa_emnist on synthetic EMNIST files",
         f"{PY} benchmarks/bench_per_synapse.py       # per-synapse generation vs numpy, 100-100,000 synapses",
         f"{PY} benchmarks/bench_scaling.py           # a generation on 1 and 2 local devices and Ray workers",
+        f"{PY} benchmarks/bench_cli.py               # CLI start-up against the eager-import revision",
         "```",
         "",
     ]
@@ -337,6 +345,7 @@ def main(argv: list[str] | None = None) -> None:
         "emnist": (bench_emnist, ["--generations", "5"] if args.quick else []),
         "per_synapse": (bench_per_synapse, ["--quick"] if args.quick else []),
         "scaling": (bench_scaling, ["--quick"] if args.quick else []),
+        "cli": (bench_cli, ["--rounds", "1"] if args.quick else []),
     }
     # A quick run is a smoke test: its numbers replace no measurement.
     results = {} if args.quick else stored()

@@ -1,4 +1,9 @@
-"""`plastix` command line: parse, call plastix.experiment, print. Nothing else."""
+"""`plastix` command line: parse, call plastix.experiment, print. Nothing else.
+
+Only the standard library is imported before the arguments are parsed, and a
+config is found and read (:mod:`plastix.experiment._files`) before JAX is:
+``--help``, ``--version`` and a misspelt config name answer at once.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,27 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
+#: The longest error line printed: a message quoting a huge value keeps its start and its end.
+_MAX_ERROR = 400
+
+
+def _one_line(message: object, limit: int = _MAX_ERROR) -> str:
+    """``message`` as one readable line: unprintable characters escaped, and the middle of a very
+    long one (a 50 MB string quoted back) cut out and counted."""
+
+    def shown(t: str) -> str:
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in t)
+
+    text = str(message)
+    if len(text) <= limit:
+        return shown(text)
+    head, tail = text[: limit * 3 // 4], text[-(limit // 4) :]
+    return f"{shown(head)} [... {len(text) - len(head) - len(tail)} characters ...] {shown(tail)}"
+
+
 def _error(message: object) -> None:
     """``plastix: error: MESSAGE`` on stderr, in one line whatever it quotes (a path with a newline)."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
-    sys.stderr.write(f"plastix: error: {text}\n")
+    sys.stderr.write(f"plastix: error: {_one_line(message)}\n")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,8 +73,18 @@ def _placement_of(args):
     return Placement(args.backend, args.address, args.workers, args.devices)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("plastix")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="plastix", description="Discover synaptic plasticity rules by meta-learning.")
+    p.add_argument("--version", action="version", version=f"plastix {_version()}")
     sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run an experiment config into a new run directory")
     r.add_argument("config", help="TOML config (a path, or the name of a shipped config: `plastix list`)")
@@ -66,7 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     _placement(r)
     s = sub.add_parser("resume", help="continue an interrupted run")
     s.add_argument("dir", type=Path)
-    s.add_argument("--generations", type=int, help="raise the run's generation budget and continue")
+    s.add_argument(
+        "--generations",
+        type=int,
+        help="set the run's generation budget and continue: raise it (a finished run too) or lower it",
+    )
     s.add_argument("--quiet", action="store_true")
     _placement(s)
     s = sub.add_parser("plot", help="redraw a run's figures")
@@ -81,15 +117,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--seed", type=int, help="override the config's seed")
     sub.add_parser("list", help="families, shipped configs, rules, tasks, networks, optimisers")
-    s = sub.add_parser("export", help="write a run's learned rule as a runnable simulator script")
+    s = sub.add_parser(
+        "export",
+        help="write a run's learned rule as a runnable simulator script",
+        epilog="A quick check of the Brian2 script: python FILE --quick (Brian2's numpy target, "
+        'prefs.codegen.target = "numpy": no C++ compilation, which takes 35 s to over two minutes on a '
+        "first run with the default cython target, and a shorter simulation).",
+    )
     s.add_argument("dir", type=Path)
     s.add_argument("--brian2", action="store_true", required=True, help="a Brian2 script (spiking runs)")
     s.add_argument("--out", type=Path, help="output file (default: DIR/brian2_model.py)")
     s.add_argument(
-        "--duration", type=float, help="the script's default simulated time, s (default: the task's)"
+        "--duration",
+        type=float,
+        help="the script's default simulated time, s (default: two training episodes, "
+        "2 x (task.train_time + task.score_time))",
     )
     s.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    s = sub.add_parser("sweep", help="run a config once per seed (a run directory each) and aggregate")
+    s = sub.add_parser(
+        "sweep", help="run a config once per seed (and per --grid point), a run directory each, and aggregate"
+    )
     s.add_argument("config", help="TOML config (a path, or the name of a shipped config)")
     s.add_argument("--seeds", required=True, metavar="SEEDS", help="e.g. 0-7, 0,3,5 or 0-3,9")
     s.add_argument(
@@ -97,108 +144,134 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--out", type=Path, help="sweep directory (default: runs/<name>-sweep-<time>)")
     s.add_argument("--force", action="store_true", help="start an existing sweep in --out over")
+    s.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=V1,V2,...",
+        help="run every combination of these values (one --grid per key), each once per seed",
+    )
+    s.add_argument(
+        "--max-runs",
+        type=int,
+        metavar="N",
+        help="allow a grid of more than 1000 runs (points x seeds): say how many",
+    )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     _placement(s)
     return p
 
 
 def _row_info(row: dict) -> str:
-    """A generation's best/mean loss, unstable candidates and angles, for a progress bar."""
-    angles = " ".join(f"∠{k[6:]} {v:5.1f}°" for k, v in row.items() if k.startswith("angle_"))
-    return (
-        f"best {row['loss_best']:.4f} mean {row['loss_mean']:.4f} unstable {int(row['n_unstable'])} {angles}"
-    )
+    """A generation's best/mean loss, angles and unstable candidates, for a progress display."""
+    from plastix.experiment._progress import row_info
+
+    return row_info(row)
 
 
-def _progress(total: int, quiet: bool):
-    """A rich progress bar per generation with best/mean loss and angles."""
+def _display(quiet: bool):
+    """What shows a run's stages: a live view on a terminal, plain lines in a log (stdout not a
+    terminal: nohup, SLURM, ``> log``), nothing with ``--quiet``. :class:`plastix.experiment._progress.Stages`
+    shows nothing until the first stage starts, so an error before it stands alone."""
+    from plastix.experiment._progress import Lines, Live, Stages
+
     if quiet:
-        return None, None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        return Stages()
+    return Stages(Live() if sys.stdout.isatty() else Lines())
 
-    bar = Progress(
-        TextColumn("[bold]gen"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
-        transient=False,
-    )
-    task = bar.add_task("meta", total=total, info="")
 
-    def update(gen, row):
-        bar.update(task, completed=gen, info=_row_info(row))
-
-    return bar, update
+def _stop_display(stages) -> None:
+    stop = getattr(stages.display, "stop", None)
+    if stop is not None:
+        stop()
 
 
 def _print_summary(summary: dict, path: Path, family) -> None:
+    """The run's summary: the rule, its scores to significant digits, and the family's lines that
+    say what the criterion is and how to read the numbers.
+
+    Off a terminal (a pipe, a file) lines are not wrapped: rich would break them at 80 columns.
+    """
     from rich.console import Console
+    from rich.markup import escape
+
+    from plastix.experiment._progress import breakdown, sig
 
     c = Console()
-    c.print(
-        f"[bold]{summary['name']}[/] — {summary['generations']} generations, {summary['wall_s']:.1f} s "
-        f"({summary['stopped']})"
-    )
-    for rule in summary["rule"].split("; "):
-        c.print(f"  learned rule  [bold green]{rule}[/]")
+    if not c.is_terminal:
+        c = Console(soft_wrap=True)
+    head = f"{summary['generations']} generations ({escape(summary['stopped'])})"
+    c.print(f"[bold]{escape(summary['name'])}[/] — {head}")
+    # The whole wall time of this process, split by stage (compilation counted once, on its own);
+    # a summary written before plastix timed its stages has the outer loop's time only.
+    timings = summary.get("timings")
+    wall = breakdown(timings) if timings else f"outer loop {summary['wall_s']:.1f} s"
+    c.print(f"  wall time     {wall}")
+    for rule in summary["rule"].split("; "):  # escaped: "[per synapse: ...]" is text, not markup
+        c.print(f"  learned rule  [bold green]{escape(rule)}[/]")
     for k, v in summary["angles"].items():
-        c.print(f"  angle to {k:<13} {v:7.2f}°")
+        c.print(f"  angle to {k:<13} {sig(v):>7}°")
     if "prune" in summary:  # the rule above may be the sparsified one; say what it came from
         p, learned = summary["prune"], summary["learned"]
         i = p["thresholds"].index(p["threshold"])
-        angles = ", ".join(f"{k} {v:.2f}°" for k, v in learned["angles"].items())
+        angles = ", ".join(f"{k} {sig(v)}°" for k, v in learned["angles"].items())
         if i == 0:
-            c.print(f"  pruning: no threshold lowered the meta-loss ({p['losses'][0]:.4f}); rule as learned")
+            c.print(f"  pruning: no threshold lowered the meta-loss ({sig(p['losses'][0])}); rule as learned")
         else:
             c.print(
                 f"  pruned below {p['threshold']:g} x the largest coefficient: {p['kept'][i]} of "
-                f"{p['kept'][0]} non-zero, meta-loss {p['losses'][0]:.4f} -> {p['losses'][i]:.4f} "
+                f"{p['kept'][0]} non-zero, meta-loss {sig(p['losses'][0])} -> {sig(p['losses'][i])} "
                 f"(as learned: {angles})"
             )
     ref = summary.get("reference_heldout_loss")
-    ref = f"   (reference rules: {ref:.4f})" if ref is not None else ""
-    c.print(f"  training loss {summary['loss']:.4f}   held-out loss {summary['heldout_loss']:.4f}{ref}")
+    ref = f"   (reference rules: {sig(ref)})" if ref is not None else ""
+    c.print(f"  training loss {sig(summary['loss'])}   held-out loss {sig(summary['heldout_loss'])}{ref}")
     for line in family.summary_lines(summary):  # e.g. the held-out rate of a spiking run
-        c.print(f"  {line}")
-    c.print(f"  run directory {path}  (figures in {path / 'figures'})")
+        c.print(f"  {escape(line)}")
+    c.print(f"  run directory {escape(str(path))}  (figures in {escape(str(path / 'figures'))})")
 
 
 def _load(args):
-    from plastix.experiment import load, shipped_config
+    """The config ``args.config`` (a path or a shipped name) with ``--set``/``--seed``, validated.
+
+    The file is found and read before plastix's components (and JAX) are imported.
+    """
+    from plastix.experiment._files import read_toml, shipped_config
+
+    raw = read_toml(shipped_config(args.config))
+    from plastix.experiment._config import apply_overrides, validate
 
     overrides = list(args.set) + ([f"seed={args.seed}"] if args.seed is not None else [])
-    return load(shipped_config(args.config), overrides)
+    return validate(apply_overrides(raw, overrides))
 
 
 def _run(args) -> int:
+    cfg = _load(args)
     from plastix.experiment import _runner
 
-    cfg = _load(args)
     placement = _placement_of(args)
-    cfg.task.ready(cfg)  # before the progress bar: e.g. missing data files, in one line
     out = args.out or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    bar, update = _progress(cfg.meta.generations, args.quiet)
-    if bar:
-        with bar:
-            summary = _runner.run(cfg, out, force=args.force, progress=update, placement=placement)
-    else:
-        summary = _runner.run(cfg, out, force=args.force, placement=placement)
+    stages = _display(args.quiet)
+    try:
+        summary = _runner.run(cfg, out, force=args.force, placement=placement, stages=stages)
+    finally:
+        _stop_display(stages)
     _print_summary(summary, out, cfg.spec)
     return 0
 
 
 def _check(args) -> int:
-    from plastix.experiment import UserError, dump_config, parts
-
     cfg = _load(args)
+    from plastix.experiment import UserError, parts
+    from plastix.experiment._config import dump_applicable
+
     family = cfg.spec
     try:  # the builders' own checks (a time grid, a class pool); nothing is compiled or run
         parts(cfg)
     except ValueError as err:
         raise UserError(f"config error: {err}") from None
     print(f"# {args.config}: valid; family {family.name!r} ({family.description})")
-    print(dump_config(cfg), end="")
+    print(dump_applicable(cfg), end="")
     return 0
 
 
@@ -212,12 +285,18 @@ def _resume(args) -> int:
     placement = _placement_of(args)
     if args.generations is not None:
         cfg = _runner.extend(args.dir, args.generations)
-    bar, update = _progress(cfg.meta.generations, args.quiet)
-    if bar:
-        with bar:
-            summary = _runner.resume(args.dir, progress=update, placement=placement)
-    else:
-        summary = _runner.resume(args.dir, placement=placement)
+    elif _runner.finished(args.dir):  # said at once; nothing is scored again or rewritten
+        summary = _rundir.read_summary(args.dir)
+        print(
+            f"{cfg.name}: finished ({summary['generations']} generations, {summary['stopped']}); nothing "
+            f"to resume. `plastix show {args.dir}` shows it; `--generations G` runs it further"
+        )
+        return 0
+    stages = _display(args.quiet)
+    try:
+        summary = _runner.resume(args.dir, placement=placement, stages=stages)
+    finally:
+        _stop_display(stages)
     _print_summary(summary, args.dir, cfg.spec)
     return 0
 
@@ -294,6 +373,7 @@ def _list(args) -> int:
 
 def _export(args) -> int:
     from plastix.experiment import UserError, _rundir, registry
+    from plastix.experiment._export import run_hint
 
     cfg = _rundir.read_config(args.dir)
     fmt = "brian2"
@@ -316,23 +396,27 @@ def _export(args) -> int:
     except OSError as err:
         raise UserError(f"cannot write {out}: {err.strerror}") from None
     print(out)
+    print(run_hint(out))
     return 0
 
 
-def _sweep_progress(n_seeds: int, generations: int, quiet: bool, per_generation: bool):
-    """A rich progress bar over seeds and, when they run in this process, over the current seed's
-    generations; ``(bar or None, progress, report)`` for :func:`plastix.experiment._sweep.sweep`.
+def _sweep_progress(n_runs: int, generations: int, quiet: bool, per_generation: bool, unit: str = "seeds"):
+    """A rich progress bar over a sweep's runs and, when they run in this process, over the current
+    run's generations; ``(bar or None, progress, report)`` for :func:`plastix.experiment._sweep.sweep`.
 
-    A failed seed is reported on stderr as it fails, progress bar or not. The bar
-    appears with the first seed, so that a refusal before any seed runs is one line alone.
+    A failed run is reported on stderr as it fails, progress bar or not. The bar
+    appears with the first run, so that a refusal before any run starts is one line alone.
     """
 
-    def failure(seed, status, error):
+    def failure(seed, status, error, point=None):
         if status == "failed":
-            sys.stderr.write(f"plastix: seed {seed} failed: {error}\n")
+            where = f"seed {seed}" if point is None else f"{point}, seed {seed}"
+            sys.stderr.write(f"plastix: {where} failed: {error}\n")
 
     if quiet:
         return None, None, failure
+    if not sys.stdout.isatty():  # a log file: plain lines, flushed (a rich bar shows there only at its end)
+        return None, *_sweep_lines(n_runs, generations, per_generation, unit, failure)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress(
@@ -343,21 +427,23 @@ def _sweep_progress(n_seeds: int, generations: int, quiet: bool, per_generation:
         TextColumn("{task.fields[info]}"),
         transient=False,
     )
-    seeds = bar.add_task("seeds", total=n_seeds, info="")
+    seeds = bar.add_task(unit, total=n_runs, info="")
     gens = bar.add_task("gen", total=generations, info="", visible=False) if per_generation else None
     failed = []
 
-    def report(seed, status, error=None):
+    def report(seed, status, error=None, point=None):
         bar.start()  # a no-op once started
+        # A grid point's label is "point-<i> (key=value, ...)": the bar names its directory.
+        name = f"seed {seed}" if point is None else f"{point.split()[0]} seed {seed}"
         if status == "started" and gens is not None:
-            bar.reset(gens, total=generations, description=f"seed {seed}", info="", visible=True)
+            bar.reset(gens, total=generations, description=name, info="", visible=True)
         elif status in ("skipped", "finished", "failed"):
             if status == "finished" and gens is not None:  # also when it had no generation left to run
                 bar.update(gens, completed=generations)
-            failure(seed, status, error)
+            failure(seed, status, error, point)
             if status == "failed":
-                failed.append(seed)
-            bar.update(seeds, advance=1, info=f"failed: {', '.join(map(str, failed))}" if failed else "")
+                failed.append(str(seed) if point is None else f"{point.split()[0]}/seed-{seed}")
+            bar.update(seeds, advance=1, info=f"failed: {', '.join(failed)}" if failed else "")
 
     def progress(seed, gen, row):
         bar.update(gens, completed=gen, info=_row_info(row))
@@ -365,31 +451,71 @@ def _sweep_progress(n_seeds: int, generations: int, quiet: bool, per_generation:
     return bar, progress if per_generation else None, report
 
 
+def _sweep_lines(n_runs: int, generations: int, per_generation: bool, unit: str, failure):
+    """``(progress, report)`` writing plain progress lines: a run's start and end, and its
+    generations as :class:`plastix.experiment._progress.Lines` writes a stage's steps."""
+    from plastix.experiment._progress import Lines
+
+    lines, done, current = Lines(), [0], [""]
+
+    def report(seed, status, error=None, point=None):
+        name = f"seed {seed}" if point is None else f"{point.split()[0]} seed {seed}"
+        if status == "started":
+            current[0] = name
+            lines.start(name, generations if per_generation else None)
+            return
+        failure(seed, status, error, point)
+        done[0] += 1
+        lines.say(f"{name} {status} ({done[0]} of {n_runs} {unit} done)")
+
+    def progress(seed, gen, row):
+        lines.update(current[0], gen, _row_info(row))
+
+    return (progress if per_generation else None), report
+
+
 def _print_sweep(path: Path, agg: dict) -> None:
     from plastix.experiment import _sweep as sweeps
 
     name = sweeps.read_spec(path).config.get("name", "experiment")
     seeds = agg["seeds"]
-    print(f"{name} — sweep of {len(seeds)} seed{'s' * (len(seeds) != 1)} ({sweeps.format_seeds(seeds)})")
-    for line in sweeps.table(agg):
-        print(f"  {line}")
-    print(f"  sweep directory {path}  (a run per seed in seed-<k>/, figure in figures/{sweeps.FIGURE})")
+    if "grid" not in agg:
+        print(f"{name} — sweep of {len(seeds)} seed{'s' * (len(seeds) != 1)} ({sweeps.format_seeds(seeds)})")
+        for line in sweeps.table(agg):
+            print(f"  {line}")
+        print(f"  sweep directory {path}  (a run per seed in seed-<k>/, figure in figures/{sweeps.FIGURE})")
+        return
+    n = len(agg["points"])
+    print(
+        f"{name} — grid sweep of {n} point{'s' * (n != 1)} x {len(seeds)} seed{'s' * (len(seeds) != 1)} "
+        f"({sweeps.format_seeds(seeds)}): --grid {sweeps.grid_text(agg['grid'])}"
+    )
+    for point in agg["points"]:
+        print(f"  point-{point['point']}  {sweeps.point_label(point['values'])}")
+        for line in sweeps.table(point):
+            print(f"    {line}")
+    print(
+        f"  sweep directory {path}  (a run per point and seed in point-<i>/seed-<k>/, "
+        f"figure in figures/{sweeps.FIGURE})"
+    )
 
 
-def _run_sweep(args, path: Path, n_seeds: int, generations: int, start) -> int:
+def _run_sweep(args, path: Path, n_runs: int, generations: int, start, unit: str = "seeds") -> int:
     """Drive ``start(progress, report)`` (a sweep, new or continued) under a progress bar; print the table."""
     from plastix.experiment import Interrupted
 
-    bar, progress, report = _sweep_progress(n_seeds, generations, args.quiet, args.backend == "local")
+    bar, progress, report = _sweep_progress(n_runs, generations, args.quiet, args.backend == "local", unit)
     try:
         try:
             agg = start(progress, report)
         finally:
             if bar:
-                bar.stop()  # a no-op if no seed started it
-    except KeyboardInterrupt as err:  # the line names the sweep, which continues every seed, not one run
+                bar.stop()  # a no-op if no run started it
+    except KeyboardInterrupt as err:  # the line names the sweep, which continues every run, not one
         run = isinstance(err, Interrupted)
-        where = f" ({err.path.name} after generation {err.generation})" if run else ""
+        where = ""
+        if run:  # the run's directory in the sweep's: seed-<k>, or point-<i>/seed-<k>
+            where = f" ({os.path.relpath(err.path, path)} after generation {err.generation})"
         sys.stderr.write(
             f"interrupted{where}; continue the sweep with: plastix resume {shlex.quote(str(path))}\n"
         )
@@ -398,11 +524,21 @@ def _run_sweep(args, path: Path, n_seeds: int, generations: int, start) -> int:
     return 0
 
 
+def _sweep_generations(config: dict, grid: dict) -> int:
+    """Generations of a sweep's runs, for the progress bar: the most when the grid sets them."""
+    if "meta.generations" in grid:
+        return max(int(g) for g in grid["meta.generations"] if isinstance(g, int | float))
+    return config.get("meta", {}).get("generations", 0)
+
+
 def _sweep(args) -> int:
+    from plastix.experiment import UserError, load, shipped_config
     from plastix.experiment import _sweep as sweeps
-    from plastix.experiment import load, shipped_config
 
     seeds = sweeps.parse_seeds(args.seeds)
+    grid = sweeps.parse_grid(args.grid)
+    if args.max_runs is not None and args.max_runs < 1:
+        raise UserError(f"--max-runs {args.max_runs}: must be at least 1")
     placement = _placement_of(args)
     cfg = load(shipped_config(args.config), args.set)
     out = args.out or Path("runs") / f"{cfg.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -412,6 +548,8 @@ def _sweep(args) -> int:
             cfg,
             seeds,
             out,
+            grid=grid,
+            max_runs=sweeps.MAX_RUNS if args.max_runs is None else args.max_runs,
             force=args.force,
             placement=placement,
             source=str(args.config),
@@ -420,7 +558,11 @@ def _sweep(args) -> int:
             report=report,
         )
 
-    return _run_sweep(args, out, len(seeds), cfg.meta.generations, start)
+    n_runs = len(seeds)
+    for values in grid.values():
+        n_runs *= len(values)
+    generations = _sweep_generations({"meta": {"generations": cfg.meta.generations}}, grid)
+    return _run_sweep(args, out, n_runs, generations, start, "runs" if grid else "seeds")
 
 
 def _resume_sweep(args) -> int:
@@ -434,12 +576,13 @@ def _resume_sweep(args) -> int:
         )
     placement = _placement_of(args)
     spec = sweeps.read_spec(args.dir)
-    generations = spec.config.get("meta", {}).get("generations", 0)
+    generations = _sweep_generations(spec.config, spec.grid)
 
     def start(progress, report):
         return sweeps.resume_sweep(args.dir, placement, progress=progress, report=report)
 
-    return _run_sweep(args, args.dir, len(spec.seeds), generations, start)
+    unit = "runs" if spec.grid else "seeds"
+    return _run_sweep(args, args.dir, len(sweeps.runs(spec)), generations, start, unit)
 
 
 def _show_sweep(args) -> int:
@@ -449,16 +592,22 @@ def _show_sweep(args) -> int:
     if args.json:
         print(json.dumps(agg))
         return 0
-    todo = sweeps.unfinished(args.dir)
+    todo = sweeps.unfinished_runs(args.dir)
     if todo:
-        config = sweeps.read_spec(args.dir).config
-        total = config.get("meta", {}).get("generations")
+        spec = sweeps.read_spec(args.dir)
+        total = spec.config.get("meta", {}).get("generations")
+        if "meta.generations" in spec.grid:
+            total = "its"
         what = ", ".join(
-            f"{s} ({g} of {total} generations)" if g else f"{s} (not started)" for s, g in todo.items()
+            f"{r.seed if r.point is None else r.name} ({g} of {total} generations)"
+            if g
+            else f"{r.seed if r.point is None else r.name} (not started)"
+            for r, g in todo.items()
         )
+        kind = "run" if spec.grid else "seed"
         print(
-            f"{config.get('name', 'experiment')}: sweep unfinished: seed{'s' * (len(todo) > 1)} {what}; "
-            f"`plastix resume {args.dir}`"
+            f"{spec.config.get('name', 'experiment')}: sweep unfinished: {kind}{'s' * (len(todo) > 1)} "
+            f"{what}; `plastix resume {args.dir}`"
         )
         return 0
     _print_sweep(args.dir, agg)

@@ -133,7 +133,7 @@ def test_resume_can_extend_a_finished_run(tiny_config, tmp_path):
     assert r.returncode == 0, r.stderr
     assert _rows(tmp_path / "six") == _rows(tmp_path / "eight")
     r = plastix("resume", tmp_path / "six", "--generations", "5")
-    assert r.returncode == 2 and "already has 8" in r.stderr
+    assert r.returncode == 2 and "has already run 8 generations" in r.stderr
 
 
 def test_float64_runs_end_to_end(tiny_config, tmp_path):

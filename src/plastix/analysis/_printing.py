@@ -1,16 +1,23 @@
-"""Symbolic printing of learned rules: polynomial and spike-trace."""
+"""Symbolic printing of learned rules: polynomial, spike-trace, and any rule by its term names."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from plastix.rules._base import Rule
+from plastix.rules._base import Rule, summarise
 
 _SUPERSCRIPT = {2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹"}
 
 
 def monomial(rule: Rule, name: str) -> str:
-    """The monomial of coefficient ``name`` (exponents per variable), e.g. ``y²·w``."""
+    """The term of coefficient ``name``, as the printer writes it.
+
+    A polynomial rule names a coefficient by its exponents, one digit per variable of
+    ``rule.needs`` (``"021"``), printed as the monomial (``y²·w``); any other rule's
+    coefficient is printed by its own name (``"hebb"``, ``"g2"``), so that every rule prints.
+    """
+    if not (len(name) == len(rule.needs) and name.isascii() and name.isdigit()):
+        return name
     parts = []
     for var, e in zip(rule.needs, name, strict=True):
         e = int(e)
@@ -19,15 +26,28 @@ def monomial(rule: Rule, name: str) -> str:
     return "·".join(parts) or "1"
 
 
+def _coefficients(theta, rule: Rule) -> np.ndarray:
+    """One number per name of ``rule.names``: theta itself for a rule with one coefficient vector,
+    else its summary (:func:`plastix.rules.summarise`: per-synapse means, an MLP's norms)."""
+    if rule.synapses is None and rule.summary is None:
+        c = np.asarray(theta, np.float64).ravel()
+        if c.size != rule.size:
+            raise ValueError(f"theta has {c.size} coefficients, the rule {rule.size}")
+        return c
+    numbers = summarise(rule, theta)
+    return np.array([numbers[n] for n in rule.names], np.float64)
+
+
 def pretty(theta, rule: Rule, threshold: float = 0.05, lhs: str = "dw", scale: str = "eta") -> str:
     """Print a rule as an equation, e.g. ``dw = eta (0.99 x·y − 1.01 y²·w)``.
 
     Coefficients smaller than ``threshold`` times the largest one are dropped;
-    terms are ordered by decreasing magnitude.
+    terms are ordered by decreasing magnitude. A polynomial rule's terms are its
+    monomials; any other rule's are its coefficient names (:func:`monomial`), e.g.
+    ``dw = eta (0.9 hebb − 0.2 decay)``, and a rule with a coefficient set per synapse
+    or a summary prints its summary numbers (the per-synapse means).
     """
-    c = np.asarray(theta, np.float64).ravel()
-    if c.size != rule.size:
-        raise ValueError(f"theta has {c.size} coefficients, the rule {rule.size}")
+    c = _coefficients(theta, rule)
     big = np.max(np.abs(c)) if c.size else 0.0
     keep = [i for i in np.argsort(-np.abs(c), kind="stable") if big > 0 and abs(c[i]) >= threshold * big]
     if not keep:

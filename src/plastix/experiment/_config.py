@@ -10,10 +10,8 @@ builds nothing: the builders run in :func:`plastix.experiment.build`.
 
 from __future__ import annotations
 
-import sys
 import tomllib
 import warnings
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -22,6 +20,13 @@ from pydantic import Field, ValidationError, ValidationInfo, create_model, model
 
 from plastix.experiment import _family, components
 from plastix.experiment._errors import SEED_LIMIT, UserError
+from plastix.experiment._files import (  # noqa: F401  (re-exported: plastix.experiment names them)
+    config_dir,
+    did_you_mean,
+    read_toml,
+    shipped_config,
+    shipped_configs,
+)
 from plastix.experiment.components import OptimizerSection, RuleSection, Section, TaskSection, kind_of
 from plastix.experiment.components.optimizers import CMA_FULL_MAX, CmaEsConfig, optax_optimizers
 
@@ -58,6 +63,11 @@ class Config(Section):
         ge=1,
         description="local devices a generation is spread over (default: all); "
         "the results do not depend on it",
+    )
+    track: list[Literal["tensorboard"]] = Field(
+        [],
+        description="trackers that receive metrics.csv's rows as they are written, e.g. ['tensorboard'] "
+        "(event files in <run dir>/tensorboard/; pip install 'plastix[track]')",
     )
     network: Any = None
     task: Any = None
@@ -281,8 +291,9 @@ def listing() -> list[dict[str, Any]]:
     """``plastix list``: per family its description, kinds, reference rules and shipped configs."""
     configs: dict[str, list[str]] = {}
     for name, path in shipped_configs().items():
-        # Listed whatever this machine's memory: a config too large for it is still shipped.
-        configs.setdefault(validate(read_toml(path), memory=False).family, []).append(name)
+        # Only its family is resolved: validating each (pycma started for its options, ...) would
+        # make `plastix list` wait; `plastix check NAME` validates one, and the tests all.
+        configs.setdefault(resolve(read_toml(path))[0].name, []).append(name)
     rules = components.components("rule")
     return [
         {
@@ -321,7 +332,17 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _format(err: ValidationError) -> str:
+def _keys(loc: list[str], top: set[str]) -> set[str]:
+    """The keys a config may hold where ``loc`` points (the last part is the key itself), over
+    every kind of that section: what a misspelt key is compared with."""
+    role = {"meta": "optimizer", "network": "network", "task": "task", "rules": "rule"}.get(loc[0])
+    if len(loc) == 1 or role is None:
+        return top
+    return {f for section in components.components(role).values() for f in section.model_fields}
+
+
+def _format(err: ValidationError, top: set[str] = frozenset()) -> str:
+    """The first error of ``err`` in one line, ``section.key: what``; ``top``: the top-level keys."""
     e = err.errors()[0]
     # A discriminated union of kinds puts the kind into the location
     # (rules.ff.polynomial.order, network.lif.dt); users wrote rules.ff.order.
@@ -339,32 +360,11 @@ def _format(err: ValidationError) -> str:
         else ""
     )
     more = f" [+{len(err.errors()) - 1} more]" if len(err.errors()) > 1 else ""
+    if e["type"] == "extra_forbidden":  # a typo, most often: name the key it is closest to
+        return f"{loc}: unknown key{extra}{did_you_mean(loc_parts[-1], _keys(loc_parts, top))}{more}"
     if not e["loc"] and e["type"] == "value_error":  # a check joining sections names its fields itself
         return f"{msg}{more}"
     return f"{loc}: {msg}{extra}{more}"
-
-
-def config_dir() -> Path:
-    """The shipped configs: package data of plastix (``plastix/configs/*.toml``)."""
-    return Path(str(resources.files("plastix") / "configs"))
-
-
-def shipped_configs() -> dict[str, Path]:
-    """Shipped config name -> file."""
-    d = config_dir()
-    return {p.stem: p for p in sorted(d.glob("*.toml"))} if d.is_dir() else {}
-
-
-def shipped_config(name: str | Path) -> Path:
-    """``name`` as a path; a bare name that is no file is the shipped config of that name."""
-    path = Path(name)
-    try:
-        exists = path.exists()
-    except OSError:  # e.g. a name too long for the file system: no such file, and no shipped name
-        return path
-    if exists or path.suffix == ".toml":
-        return path
-    return shipped_configs().get(str(name), path)
 
 
 def _toml_safe(obj: Any) -> Any:
@@ -379,6 +379,35 @@ def _toml_safe(obj: Any) -> Any:
 def dump_config(cfg: Config) -> str:
     """The resolved config as TOML: loading it gives ``cfg`` again."""
     return tomli_w.dumps(_toml_safe(cfg.model_dump()))
+
+
+def _applicable(section: Any, dumped: Any, where: str, left_out: list[str]) -> Any:
+    """``dumped`` (a section's ``model_dump``) without the fields :meth:`Section.unused` names, nor
+    empty tables and lists; what was left out, with why, is appended to ``left_out``."""
+    if not isinstance(dumped, dict):
+        return dumped
+    unused = section.unused() if isinstance(section, Section) else {}
+    out = {}
+    for k, v in dumped.items():
+        if k in unused:
+            left_out.append(f"{where}{k} ({unused[k]})")
+            continue
+        child = section.get(k) if isinstance(section, dict) else getattr(section, k, None)
+        v = _applicable(child, v, f"{where}{k}.", left_out)
+        if v is None or (isinstance(v, dict | list) and not v):
+            continue
+        out[k] = v
+    return out
+
+
+def dump_applicable(cfg: Config) -> str:
+    """The options that apply to the config's components, as TOML: those that have no effect
+    with the values given (a lateral rate without lateral weights) and empty tables are left out,
+    and named in a closing comment. For reading; :func:`dump_config` is what a run stores."""
+    left_out: list[str] = []
+    body = _applicable(cfg, cfg.model_dump(), "", left_out)
+    note = f"\n# without effect here, left out: {', '.join(left_out)}\n" if left_out else ""
+    return tomli_w.dumps(body) + note
 
 
 def parse_value(text: str) -> Any:
@@ -415,35 +444,10 @@ def validate(raw: dict, memory: bool = True) -> Config:
     """
     family, raw = resolve(raw)
     try:
-        return config_model(family).model_validate(raw, context={"memory": memory})
+        model = config_model(family)
+        return model.model_validate(raw, context={"memory": memory})
     except ValidationError as err:
-        raise UserError(f"config error: {_format(err)}") from None
-
-
-def read_toml(path: str | Path) -> dict:
-    """A TOML file's table; :class:`UserError` naming the file when it cannot be read or parsed."""
-    path = Path(path)
-    try:
-        if path.is_dir():
-            raise UserError(f"{path}: is a directory, not a config file")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"config file not found: {path}") from None
-    except OSError as err:  # permission denied, a name too long, ...
-        raise UserError(f"cannot read {path}: {err.strerror or err}") from None
-    try:
-        text = data.decode("utf-8")  # TOML is UTF-8 whatever the locale's encoding
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: not UTF-8 text (byte {err.start} is {data[err.start]:#04x})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: invalid TOML: {err}") from None
-    except ValueError:  # tomllib's int() of a digit string beyond Python's conversion limit
-        limit = sys.get_int_max_str_digits()
-        raise UserError(f"{path}: invalid TOML: an integer of more than {limit} digits") from None
-    except RecursionError:
-        raise UserError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
+        raise UserError(f"config error: {_format(err, set(model.model_fields))}") from None
 
 
 def load(path: str | Path, overrides: list[str] = ()) -> Config:

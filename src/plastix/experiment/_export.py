@@ -6,6 +6,18 @@ after Vogels et al., Science 2011), with the learned inhibitory rule written as
 a Brian2 ``Synapses`` object. The equation and code strings below are the one
 description of the model in Brian2's terms: the exported script and the
 equivalence test (``tests/networks/test_lif_brian2.py``) both use them.
+
+By default the script simulates two training episodes (:func:`default_duration`):
+the rule was meta-learned to hold the target rate over one episode, so a longer
+run shows whether that rate also holds beyond the horizon it was trained on.
+The first ``task.train_time`` seconds are a start-up transient, in which the
+rule moves the inhibitory weights from their initial value; the script says
+over which window it measures the rate and warns when that window begins
+inside the transient. ``python SCRIPT --quick`` is a quick check: Brian2's
+numpy target (``prefs.codegen.target = "numpy"``), which skips the C++
+compilation of the default cython target (35 s to over two minutes on a first
+run with 2 CPU cores, cached by Brian2 for later runs), and at most
+:data:`QUICK_DURATION` seconds of simulated time.
 """
 
 from __future__ import annotations
@@ -52,6 +64,16 @@ xpost += 1
 w = clip(w + beta + gamma * xpre, 0, w_inh_max)"""
 
 RULE_NAMES = SPIKE_TRACE_NAMES
+
+#: The default simulated time of an exported script, in training episodes.
+EPISODES = 2.0
+
+#: Simulated seconds of ``--quick`` (at most; never more than the default): about as many
+#: seconds of wall time with Brian2's numpy target for the 1000-afferent neuron.
+QUICK_DURATION = 10.0
+
+# The target_rate task's protocol defaults (plastix.tasks.target_rate), for task_params without them.
+_TRAIN_TIME, _SCORE_TIME = 60.0, 30.0
 
 # Unit of each model constant, as a Brian2 unit name ("1": dimensionless).
 _NEURON_UNITS = {
@@ -106,6 +128,27 @@ def model_constants(
     return out
 
 
+def default_duration(train_time: float, score_time: float) -> float:
+    """The default simulated time of an exported script, seconds: :data:`EPISODES` training episodes.
+
+    A training episode is ``train_time`` seconds of plasticity, then a
+    ``score_time`` scoring phase (plasticity on), and the rule was scored
+    on a window inside the scoring phase only; twice that puts the script's
+    window (the last ``task.window`` seconds) well past the horizon the rule
+    was trained on.
+    """
+    return EPISODES * (float(train_time) + float(score_time))
+
+
+def run_hint(path) -> str:
+    """How to run an exported script at ``path``: a quick check first, then the full run."""
+    return (
+        f"quick check: python {path} --quick (Brian2's numpy target, no C++ compilation, "
+        f"at most {QUICK_DURATION:g} s simulated); full run: python {path} (cython: 35 s to over two minutes "
+        "of C++ compilation the first time)"
+    )
+
+
 def _indent(text: str, spaces: int) -> str:
     pad = " " * spaces
     return "\n".join(pad + line for line in text.splitlines())
@@ -115,7 +158,7 @@ def brian2_script(
     theta: Sequence[float],
     network_params: Mapping[str, float] | None = None,
     task_params: Mapping[str, float] | None = None,
-    duration: float = 90.0,
+    duration: float | None = None,
     window: float = 10.0,
     seed: int = 0,
     name: str = "learned rule",
@@ -138,8 +181,13 @@ def brian2_script(
     apart from the rest so that it can be copied into other models.
 
     The script takes ``--duration`` (seconds, default ``duration``),
-    ``--seed`` and ``--target`` (Brian2 code generation target, default
-    ``cython``) and prints the postsynaptic rate over the last ``window``
+    ``--seed``, ``--target`` (Brian2 code generation target, default
+    ``cython``) and ``--quick`` (a quick check: the ``numpy`` target, which
+    needs no C++ compilation, and at most :data:`QUICK_DURATION` seconds). It
+    prints the window over which it measures the rate, a warning when that
+    window begins inside the start-up transient (the first ``train_time``
+    seconds, in which the rule moves the inhibitory weights from their
+    initial value), then the postsynaptic rate over the last ``window``
     seconds and the mean inhibitory weight.
 
     Args:
@@ -149,8 +197,10 @@ def brian2_script(
             ``w_exc_noise``, ``w_inh_init``, ``w_inh_max`` and neuron constants).
         task_params: input settings of :func:`plastix.tasks.target_rate`
             (``baseline``, ``peak_rate``, ``tau_input``, ``rate_dt``,
-            ``sparsify``, ``target``).
-        duration: default simulated time, seconds.
+            ``sparsify``, ``target``) and protocol (``train_time``,
+            ``score_time``: the training episode).
+        duration: default simulated time, seconds; ``None``: two training
+            episodes (:func:`default_duration`).
         window: the rate is reported over the last ``window`` seconds.
         seed: default seed of the script's random numbers.
         name: a name for the header comment.
@@ -177,6 +227,13 @@ def brian2_script(
         "target": float(task.get("target", 5.0)),
     }
     sparsify = bool(task.get("sparsify", True))
+    train_time = float(task.get("train_time", _TRAIN_TIME))
+    if duration is None:
+        duration = default_duration(train_time, task.get("score_time", _SCORE_TIME))
+    duration = float(duration)
+    if not (math.isfinite(duration) and duration > 0):
+        raise UserError(f"--duration must be a positive number of seconds, got {duration}")
+    quick = min(QUICK_DURATION, duration)
 
     def const_line(k):
         value, unit = consts[k]
@@ -193,7 +250,15 @@ Model: plastix.networks.lif (Vogels et al., Science 2011, SOM; Confavreux et al.
 NeurIPS 2020, Sec. 3.3). Inputs: {ints["n_exc"]} excitatory and {ints["n_inh"]} inhibitory Poisson
 afferents in {ints["n_groups"]} co-modulated groups, as plastix.tasks.target_rate draws them.
 
-    python this_script.py [--duration SECONDS] [--seed N] [--target cython|numpy]
+    python this_script.py [--quick] [--duration SECONDS] [--seed N] [--target cython|numpy]
+
+By default it simulates {duration:g} s: the first {train_time:g} s are a start-up transient (the
+rule moves the inhibitory weights from their initial value), and the rate is measured
+over the last {min(float(window), duration):g} s.
+
+Quick check: `--quick` uses Brian2's numpy target (prefs.codegen.target = "numpy"),
+which skips the C++ compilation of the default cython target (35 s to over two
+minutes on a first run, cached by Brian2 for later runs), and simulates {quick:g} s.
 """{header_rule}
 
 import argparse
@@ -215,12 +280,35 @@ from brian2 import (
     seed,
 )
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--duration", type=float, default={float(duration)!r}, help="simulated time, seconds")
+DURATION = {duration!r}  # s, the default simulated time
+QUICK_DURATION = {quick!r}  # s, with --quick
+TRAIN_TIME = {train_time!r}  # s, the plasticity phase of a training episode: the start-up transient
+WINDOW = {float(window)!r}  # s, the rate is measured over the last WINDOW seconds
+
+parser = argparse.ArgumentParser(
+    description=" ".join(__doc__.split("\\n\\n")[0].split()),  # the docstring's first paragraph
+    epilog="Quick check: --quick (Brian2's numpy target, no C++ compilation, "
+    f"{{QUICK_DURATION:g}} s simulated).",
+)
+parser.add_argument(
+    "--duration",
+    type=float,
+    help=f"simulated time, s (default: {{DURATION:g}}; {{QUICK_DURATION:g}} with --quick)",
+)
 parser.add_argument("--seed", type=int, default={int(seed)!r})
-parser.add_argument("--target", default="cython", choices=["cython", "numpy"], help="Brian2 code generation")
+parser.add_argument(
+    "--target",
+    choices=["cython", "numpy"],
+    help="Brian2 code generation (default: cython; numpy with --quick)",
+)
+parser.add_argument(
+    "--quick", action="store_true", help="a quick check: the numpy target (no C++ compilation), a shorter run"
+)
 args = parser.parse_args()
-prefs.codegen.target = args.target
+duration = args.duration if args.duration is not None else (QUICK_DURATION if args.quick else DURATION)
+if not duration > 0:
+    parser.error(f"--duration must be positive, got {{duration:g}}")
+prefs.codegen.target = args.target or ("numpy" if args.quick else "cython")
 seed(args.seed)
 rng = np.random.default_rng(args.seed)
 
@@ -248,7 +336,7 @@ n_exc, n_inh, n_groups = {ints["n_exc"]}, {ints["n_inh"]}, {ints["n_groups"]}
 baseline, peak_rate = {flt["baseline"]!r}, {flt["peak_rate"]!r}  # Hz
 tau_input, rate_dt = {flt["tau_input"]!r}, {flt["rate_dt"]!r}  # s
 sparsify = {sparsify!r}
-num = int(np.ceil(args.duration / rate_dt))
+num = int(np.ceil(duration / rate_dt))
 a = np.exp(-rate_dt / tau_input)
 s = np.empty((num, n_groups))
 s_prev = rng.standard_normal(n_groups)
@@ -296,18 +384,25 @@ inh.w = {flt["w_inh_init"]!r}
 # ---------------------------------------------------------------- end of rule
 
 spikes = SpikeMonitor(neuron)
+window = min(WINDOW, duration)
+print(f"rate measured over {{duration - window:g}}-{{duration:g}} s (the last {{window:g}} s)")
+if duration - window < TRAIN_TIME:
+    print(
+        f"warning: the first {{TRAIN_TIME:g}} s are a start-up transient (the rule moves the inhibitory "
+        f"weights from {{inh.w[0]:g}}) and the window begins inside it, so its rate is not yet the one "
+        f"the rule holds; simulate at least {{TRAIN_TIME + window:g}} s (the default: {{DURATION:g}} s)"
+    )
 started = time.perf_counter()
 run(0 * second)  # code generation and compilation (cached by Brian2 for later runs)
 built = time.perf_counter()
-run(args.duration * second)
+run(duration * second)
 done = time.perf_counter()
 print(
-    f"simulated {{args.duration:g}} s in {{done - built:.2f}} s "
-    f"(code generation before that: {{built - started:.2f}} s)"
+    f"simulated {{duration:g}} s in {{done - built:.2f}} s "
+    f"(code generation before that: {{built - started:.2f}} s) with Brian2's {{prefs.codegen.target}} target"
 )
-window = min({float(window)!r}, args.duration)
 times = np.asarray(spikes.t / second)
-rate = np.sum(times >= args.duration - window) / window
+rate = np.sum(times >= duration - window) / window
 print(f"rate over the last {{window:g}} s: {{rate:.3f}} Hz (target {flt["target"]:g} Hz)")
 print(f"mean inhibitory weight: {{np.mean(inh.w[:]):.4f}}")
 '''

@@ -9,7 +9,9 @@ under ``plastix/experiment/families/`` and one :func:`register` line in its
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -30,11 +32,14 @@ class History(NamedTuple):
         theta: projection -> ``[G, k]`` the rule's summary numbers per generation (its coefficients,
             per-synapse ones averaged over synapses; :func:`plastix.rules.summarise`).
         rows: the metrics rows themselves (column -> value).
+        summary: the run's ``summary.json`` (``None`` before it is written), so that a figure
+            shows the numbers the printed summary gives.
     """
 
     generations: Any
     theta: Mapping[str, Any]
     rows: list[dict[str, float]]
+    summary: Mapping[str, Any] | None = None
 
 
 class Memory(NamedTuple):
@@ -157,6 +162,7 @@ def register(family: Family, replace: bool = False, default: bool = False) -> Fa
 
     With ``default`` it becomes the family of configs that name no ``[network]`` kind.
     """
+    _shipped()  # first, so that a shipped family never replaces a user's of the same name later
     if family.name in FAMILIES and not replace:
         raise ValueError(f"family {family.name!r} is already registered")
     for role, kinds in (("network", family.networks), ("task", family.tasks), ("rule", (family.rule,))):
@@ -175,20 +181,34 @@ def register(family: Family, replace: bool = False, default: bool = False) -> Fa
 
 
 def unregister(name: str) -> None:
+    _shipped()
     FAMILIES.pop(name, None)
+
+
+def _shipped() -> None:
+    """Register the shipped families (``plastix.experiment.families``) on first use.
+
+    They are imported here, by name, rather than by ``plastix.experiment``'s ``__init__``: the
+    package imports nothing until a name is used, so that the command line starts at once.
+    """
+    if "plastix.experiment.families" not in sys.modules:
+        importlib.import_module("plastix.experiment.families")
 
 
 def registry() -> dict[str, Family]:
     """The registered families by name."""
+    _shipped()
     return FAMILIES
 
 
 def default() -> Family:
     """The family of a config that names neither a family nor a network kind."""
+    _shipped()
     return FAMILIES[_DEFAULT[0]]
 
 
 def get(name: str) -> Family:
+    _shipped()
     if name not in FAMILIES:
         raise UserError(f"unknown family {name!r}; registered: {sorted(FAMILIES)}")
     return FAMILIES[name]

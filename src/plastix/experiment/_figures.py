@@ -1,4 +1,4 @@
-"""Write a run directory's figures from its files."""
+"""Draw and write a run directory's figures from its files."""
 
 from __future__ import annotations
 
@@ -13,19 +13,17 @@ from plastix.experiment._build import Experiment, build
 from plastix.experiment._family import History
 
 
-def write_figures(path: Path, exp: Experiment | None = None) -> list[Path]:
-    """(Re)draw ``figures/*.png`` from ``metrics.csv``, ``summary.json`` and ``final.npz``.
+def draw_figures(path: Path, exp: Experiment | None = None) -> dict:
+    """A run's figures from ``metrics.csv``, ``summary.json`` and ``final.npz``, not yet written.
 
-    ``loss.png`` for every run, then the figures of the run's family. ``exp``:
-    the run's experiment, when the caller has it (else built from the run's config).
+    ``loss.png`` for every run, then the figures of the run's family: file name ->
+    :class:`matplotlib.figure.Figure`. ``exp``: the run's experiment, when the
+    caller has it (else built from the run's config). Empty before a generation
+    has finished. The caller closes the figures.
     """
-    import matplotlib.pyplot as plt
-
     rows = rd.read_metrics(path)
-    out = path / rd.FIGURES
-    out.mkdir(exist_ok=True)
     if not rows:
-        return []
+        return {}
     if exp is None:
         exp = build(rd.read_config(path))
     gens = np.array([r["generation"] for r in rows])
@@ -45,10 +43,21 @@ def write_figures(path: Path, exp: Experiment | None = None) -> list[Path]:
         ),
     }
     arrays = rd.read_final(path)
-    figs.update(exp.family.figures(exp, History(gens, theta, rows), arrays))
+    summary = rd.read_summary(path)
+    figs.update(exp.family.figures(exp, History(gens, theta, rows, summary), arrays))
+    # A family composes its figures from plot functions' axes: the figure of what they returned.
+    return {name: plotting.figure_of(drawn) for name, drawn in figs.items()}
+
+
+def write_figures(path: Path, exp: Experiment | None = None) -> list[Path]:
+    """(Re)draw ``figures/*.png`` from ``metrics.csv``, ``summary.json`` and ``final.npz``
+    (:func:`draw_figures`); the paths written."""
+    import matplotlib.pyplot as plt
+
+    out = path / rd.FIGURES
+    out.mkdir(exist_ok=True)
     written = []
-    for name, drawn in figs.items():
-        fig = plotting.figure_of(drawn)  # a family composes its figures from plot functions' axes
+    for name, fig in draw_figures(path, exp).items():
         # Rendered in memory, then replaced atomically: a kill or a full disk mid-way
         # leaves the previous figure, and the latter a one-line error.
         buf = io.BytesIO()

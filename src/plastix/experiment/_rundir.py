@@ -11,7 +11,9 @@ unpickle, rows missing before the checkpoint) is reported as a one-line
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import numbers
@@ -32,6 +34,7 @@ SUMMARY = "summary.json"
 FINAL = "final.npz"
 FIGURES = "figures"
 TMP = ".tmp"  # suffix of the file atomic_write renames into place
+LOCK = ".lock"  # held (flock) by the process writing the run
 
 _CHECKPOINT_KEYS = ("state", "generation", "wall_s", "stopped")
 _RESTART = "delete it to start the run over"
@@ -104,25 +107,115 @@ def is_run(path: Path) -> bool:
     return (path / CONFIG).exists() or (path / METRICS).exists()
 
 
-def create(path: Path, cfg: Config, force: bool) -> None:
-    """Make a fresh run directory; refuses to overwrite a run unless ``force``."""
+def check_new(path: Path, force: bool) -> None:
+    """Refuse ``--out path`` when it is a file, or holds a run and not ``force``; writes nothing.
+
+    Asked before anything is built or shown, and again by :func:`create` under the lock.
+    """
     if path.exists() and not path.is_dir():
         raise UserError(f"--out {path}: exists and is not a directory")
-    if path.exists() and is_run(path):
-        if not force:
-            raise UserError(
-                f"--out {path}: already holds a run (use --force to overwrite, or `plastix resume`)"
-            )
-        try:
-            shutil.rmtree(path)
-        except OSError as err:
-            raise _cannot("remove", path, err) from err
+    if path.exists() and is_run(path) and not force:
+        raise UserError(f"--out {path}: already holds a run (use --force to overwrite, or `plastix resume`)")
+
+
+@contextlib.contextmanager
+def locked(path: Path, create: bool = False):
+    """Hold the run directory ``path`` for writing: a second process is refused, whatever the timing.
+
+    An exclusive ``flock`` on ``path/.lock``, which the kernel releases when this
+    process ends however it ends, so a crash never leaves a stale lock behind.
+    ``create`` makes the directory first (a new run).
+    """
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:
+        raise UserError(f"{path}: not a run directory") from None
     except OSError as err:
         raise _cannot("create", path, err) from err
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            who = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            raise UserError(
+                f"{path}: another plastix process{f' (pid {who})' if who.isdigit() else ''} is writing "
+                "this run; wait for it, or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def create(path: Path, cfg: Config, force: bool) -> None:
+    """Make a fresh run in ``path`` (held by :func:`locked`); refuses to overwrite a run unless ``force``.
+
+    With ``force`` the old run's files go, the lock file stays (it is held).
+    """
+    check_new(path, force)
+    try:
+        for child in path.iterdir():
+            if child.name == LOCK:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    except OSError as err:
+        raise _cannot("remove", path, err) from err
     resolved = cfg.model_copy(update={"versions": versions()})
     atomic_write(path / CONFIG, dump_config(resolved).encode())
+
+
+#: Keys of ``config.toml`` a run may change between its start and a resume: the budget
+#: (``plastix resume --generations``) and the versions, rewritten by nobody but recorded once.
+MUTABLE = ("meta.generations",)
+
+
+def _flat(raw: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for k, v in raw.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_changes(started: str, now: str) -> list[str]:
+    """``key: old -> new`` for each key that differs between two ``config.toml`` texts, apart from
+    :data:`MUTABLE`; ``[]`` when they describe the same run."""
+    a, b = _flat(tomllib.loads(started)), _flat(tomllib.loads(now))
+    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in MUTABLE)
+    return [f"{k}: {_short(a.get(k, '(unset)'))} -> {_short(b.get(k, '(unset)'))}" for k in keys]
+
+
+def _short(v: object, n: int = 40) -> str:
+    text = v if v == "(unset)" else repr(v)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def check_unchanged(path: Path, ckpt: dict | None) -> None:
+    """Refuse to resume a run whose ``config.toml`` was edited after it started.
+
+    The checkpoint holds the config text the run started with; a resume with
+    another popsize or learning rate would mix two settings in one run, and its
+    config would no longer describe it. The generation budget may change.
+    Checkpoints written before the config was recorded are not checked.
+    """
+    if ckpt is None or not ckpt.get("config"):
+        return
+    now = (path / CONFIG).read_text()
+    changed = config_changes(ckpt["config"], now)
+    if changed:
+        more = f" (+{len(changed) - 3} more)" if len(changed) > 3 else ""
+        raise UserError(
+            f"{path / CONFIG} was changed after the run started ({'; '.join(changed[:3])}{more}); "
+            "a resumed run must keep its settings: restore them, or start a new run with `plastix run`"
+        )
 
 
 def _read(file: Path) -> bytes | None:

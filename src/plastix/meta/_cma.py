@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import cma
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from plastix.meta._base import MetaOptimizer
 from plastix.meta._population import Population, PreparedPopulation, prepare_population
+
+if TYPE_CHECKING:
+    import cma
 
 
 class _Randn:
@@ -42,6 +44,8 @@ def cma_es(popsize: int = 20, sigma0: float = 0.1, options: dict | None = None) 
     """
 
     def init(theta0, seed):
+        import cma  # here, not above: pycma imports scipy.stats and pyplot (~1 s at start-up)
+
         x0 = np.asarray(ravel_pytree(theta0)[0], np.float64)
         opts = {"popsize": popsize, "randn": _Randn(seed), "verbose": -9, "seed": seed + 1}
         opts.update(options or {})

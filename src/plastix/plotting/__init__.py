@@ -1,21 +1,31 @@
-"""Plots from arrays (matplotlib, Agg backend, never shown), into given axes or a new figure."""
+"""Plots from arrays (matplotlib, Agg backend, never shown), into given axes or a new figure.
 
-from plastix.plotting._figures import (
-    alpha_beta_plane,
-    coefficient_histograms,
-    coefficient_spread,
-    coefficients,
-    detailed_balance,
-    feedback_learning,
-    figure_of,
-    learning_curves,
-    loss_and_angles,
-    rule_agreement,
-    rule_manifold,
-    seed_sweep,
-    spike_coefficients,
-    weights_vs_pcs,
-)
+matplotlib is imported on the first use of a plot (PEP 562), not with the package: the
+experiment families name their plots at import, and ``plastix list`` or ``check`` draw nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from plastix.plotting._figures import (
+        alpha_beta_plane,
+        coefficient_histograms,
+        coefficient_spread,
+        coefficients,
+        detailed_balance,
+        feedback_learning,
+        figure_of,
+        learning_curves,
+        loss_and_angles,
+        rule_agreement,
+        rule_manifold,
+        seed_sweep,
+        spike_coefficients,
+        weights_vs_pcs,
+    )
 
 __all__ = [
     "alpha_beta_plane",
@@ -33,3 +43,15 @@ __all__ = [
     "spike_coefficients",
     "weights_vs_pcs",
 ]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        value = getattr(importlib.import_module("plastix.plotting._figures"), name)
+        globals()[name] = value  # once: later lookups find it without this hook
+        return value
+    raise AttributeError(f"module 'plastix.plotting' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

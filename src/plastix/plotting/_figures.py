@@ -39,6 +39,17 @@ def _done(drawn, new: bool):
     return drawn
 
 
+MAX_LABELLED = 6  # coefficient plots name at most this many terms; the rest are "other terms"
+
+
+def _largest(final: np.ndarray, keep: float = 0.05, most: int = MAX_LABELLED) -> list[int]:
+    """Indices of the largest final coefficients (at least ``keep`` times the largest; at most
+    ``most``), largest first: the terms a printed rule shows."""
+    c = np.abs(np.nan_to_num(np.asarray(final, np.float64)))
+    big = c.max() if c.size else 0.0
+    return [int(i) for i in np.argsort(-c, kind="stable") if big > 0 and c[i] >= keep * big][:most]
+
+
 def coefficients(
     generations: np.ndarray,
     theta: Mapping[str, np.ndarray],
@@ -46,41 +57,63 @@ def coefficients(
     references: Mapping[str, tuple[str, np.ndarray]],
     axes=None,
 ):
-    """Coefficient trajectories per rule, one panel each (``axes``: one per projection); the
-    reference rule's non-zero terms in colour.
+    """Coefficient trajectories per rule, one panel each (``axes``: one per projection).
 
-    Dotted lines mark the reference coefficients scaled by ``c``, the
-    least-squares scale of the final rule onto the reference (a rule is only
+    In colour and named in the legend: the terms of the reference rule and the
+    largest final terms (those a printed rule shows); the others in grey, as
+    "other terms". Dotted lines mark the reference coefficients scaled by ``c``,
+    the least-squares scale of the final rule onto the reference (a rule is only
     defined up to its learning rate).
 
     Args:
         generations: ``[G]``.
         theta: projection -> ``[G, K]`` coefficient trajectory (the ES mean).
-        names: projection -> ``K`` coefficient names.
+        names: projection -> ``K`` names of the terms, as the printed rule writes them (``y²·w``).
         references: projection -> (reference name, ``[K]`` reference theta).
     """
     axes, new = _panels(axes, 1, len(theta), (6.5 * len(theta), 4.2))
     for ax, (p, traj) in zip(axes[0], sorted(theta.items()), strict=True):
         ref_name, ref = references.get(p, (None, np.zeros(traj.shape[1])))
         c = float(traj[-1] @ ref / (ref @ ref)) if np.any(ref) else 0.0
-        for k, name in enumerate(names[p]):
+        coloured = [k for k in range(len(ref)) if ref[k] != 0]
+        coloured += [k for k in _largest(traj[-1]) if k not in coloured]
+        grey = [k for k in range(traj.shape[1]) if k not in coloured]
+        for k in grey:  # first, so that the named terms are drawn over them
+            label = "other terms" if k == grey[0] else None
+            ax.plot(generations, traj[:, k], color="0.75", lw=0.8, label=label)
+        for i, k in enumerate(coloured):
+            label = names[p][k] + (f" ({ref_name} {ref[k]:+g})" if ref[k] != 0 else "")
+            ax.plot(generations, traj[:, k], color=f"C{i % 10}", lw=2.0, label=label)
             if ref[k] != 0:
-                ax.plot(
-                    generations,
-                    traj[:, k],
-                    lw=2.2,
-                    label=f"A{name} ({ref_name}: {ref[k]:+g}, dotted: ×{c:.2f})",
-                )
-                ax.axhline(c * ref[k], color=ax.lines[-1].get_color(), ls=":", lw=1)
-            else:
-                ax.plot(generations, traj[:, k], color="0.7", lw=0.8)
+                ax.axhline(c * ref[k], color=f"C{i % 10}", ls=":", lw=1)
         ax.axhline(0, color="k", lw=0.5)
         ax.set_xlabel("generation")
         ax.set_ylabel("coefficient")
-        ax.set_title(f"rule '{p}' (grey: terms absent from {ref_name or 'the reference'})")
-        if any(ref != 0):
-            ax.legend(fontsize=8, loc="best")
+        title = f"rule '{p}'"
+        if np.any(ref):
+            title += f"; dotted: {ref_name} × {c:.3g} (least-squares scale)"
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8, loc="best")
     return _done(axes, new)
+
+
+def _guides(ax, values: Sequence[np.ndarray], guides: Sequence[float]) -> list[float]:
+    """Dotted horizontal lines at ``guides`` that lie within the range of ``values``; those drawn."""
+    finite = [v[np.isfinite(v)] for v in values]
+    finite = np.concatenate(finite) if finite else np.zeros(0)
+    if not finite.size:
+        return []
+    drawn = [g for g in guides if finite.min() <= g <= finite.max()]
+    for g in drawn:
+        ax.axhline(g, color="0.6", ls=":", lw=1)
+    return drawn
+
+
+LOSS_LABELS = {
+    "loss_best": "best candidate",
+    "loss_mean": "population mean",
+    "validation_loss": "validation (other episodes)",
+}
 
 
 def loss_and_angles(
@@ -89,30 +122,45 @@ def loss_and_angles(
     angles: Mapping[str, np.ndarray],
     axes=None,
 ):
-    """Loss (log scale) and angle to each reference rule (log scale) per generation.
+    """Meta-loss (log scale) per generation and, when there are reference rules, the angle to each
+    (log scale): one panel, or two (``axes``: one per panel).
 
     A loss series with NaN gaps (one scored every few generations, such as
-    ``validation_loss``) is drawn as points where it is defined.
+    ``validation_loss``) is drawn as points where it is defined; best and mean of
+    a population of one are one line. Dotted guides
+    at 5° and 10° only where the angles reach them.
     """
-    axes, new = _panels(axes, 1, 2, (11, 4))
-    a1, a2 = axes[0]
+    axes, new = _panels(axes, 1, 2 if angles else 1, (11 if angles else 6, 4))
+    a1 = axes[0, 0]
+    losses = dict(losses)
+    best, mean = losses.get("loss_best"), losses.get("loss_mean")
+    if best is not None and mean is not None and np.array_equal(best, mean, equal_nan=True):
+        # One candidate per generation (a gradient outer loop): its best is its mean, one line.
+        losses = {"meta-loss (one candidate per step)": losses.pop("loss_best"), **losses}
+        losses.pop("loss_mean")
     for name, v in losses.items():
         ok = np.isfinite(v)
+        if not ok.any():  # e.g. no validation yet: no line, and no legend entry for one
+            continue
         style = {} if ok.all() else {"marker": "o", "ms": 3, "ls": "-"}
-        a1.plot(generations[ok], np.maximum(v[ok], 1e-12), label=name, **style)
+        a1.plot(generations[ok], np.maximum(v[ok], 1e-12), label=LOSS_LABELS.get(name, name), **style)
     a1.set_yscale("log")
     a1.set_xlabel("generation")
-    a1.set_ylabel("loss")
-    a1.legend()
-    for name, v in angles.items():
-        a2.plot(generations, np.maximum(v, 1e-3), label=f"angle to {name}")
+    a1.set_ylabel("meta-loss (log scale)")
+    a1.legend(fontsize=8)
+    if not angles:
+        return _done(axes, new)
+    a2 = axes[0, 1]
+    shown = {name: np.maximum(v, 1e-3) for name, v in angles.items()}
+    for name, v in shown.items():
+        a2.plot(generations, v, label=f"angle to {name}")
     a2.set_yscale("log")
     a2.set_xlabel("generation")
-    a2.set_ylabel("degrees")
-    for d in (5, 10):
-        a2.axhline(d, color="0.6", ls=":", lw=1)
-    if angles:
-        a2.legend()
+    a2.set_ylabel("angle to the reference rule (degrees)")
+    guides = _guides(a2, list(shown.values()), (5, 10))
+    if guides:
+        a2.set_title("dotted: " + " and ".join(f"{g}°" for g in guides), fontsize=10)
+    a2.legend(fontsize=8)
     return _done(axes, new)
 
 
@@ -123,7 +171,7 @@ def weights_vs_pcs(w: np.ndarray, pcs: np.ndarray, axes=None):
     angle between them.
     """
     m, n = w.shape
-    axes, new = _panels(axes, m, 1, (max(6, min(14, 0.18 * n + 4)), 1.9 * m + 0.6))
+    axes, new = _panels(axes, m, 1, (max(6, min(14, 0.18 * n + 4)), 1.9 * m + 0.6), sharex=True)
     idx = np.arange(n)
     for i, ax in enumerate(axes[:, 0]):
         s = 1.0 if w[i] @ pcs[i] >= 0 else -1.0
@@ -136,6 +184,7 @@ def weights_vs_pcs(w: np.ndarray, pcs: np.ndarray, axes=None):
             f"|w| = {np.linalg.norm(w[i]):.3f}",
             fontsize=9,
         )
+        ax.set_ylabel("weight")
         ax.legend(fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("input")
     axes[-1, 0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
@@ -149,6 +198,7 @@ def spike_coefficients(
     reference: tuple[str, np.ndarray] | None = None,
     tau_min: float = 0.0,
     tau_max: float = np.inf,
+    terms: Sequence[str] = ("S_j", "S_i", "x_j S_i", "x_i S_j"),
     axes=None,
 ):
     """Trajectory of a spike-trace rule's theta: the four increments and the two time constants.
@@ -163,13 +213,15 @@ def spike_coefficients(
         names: the six names.
         reference: (name, ``[6]`` theta) or None.
         tau_min, tau_max: the rule clips its time constants to this range
-            (s); drawn: the value used (solid) and the raw coefficient where it
-            differs (thin).
+            (s); drawn: the value used (solid) and, where it differs, the raw
+            coefficient (thin, dashed; only those generations).
+        terms: the four increments' terms as the printed rule writes them
+            (:func:`plastix.analysis.pretty_spike_trace`), named in the legend.
     """
     axes, new = _panels(axes, 1, 2, (11, 4))
     a1, a2 = axes[0]
     for k in range(4):
-        a1.plot(generations, theta[:, k], lw=1.8, label=names[k])
+        a1.plot(generations, theta[:, k], lw=1.8, label=f"{terms[k]} ({names[k]})")
         if reference is not None:
             a1.axhline(reference[1][k], color=a1.lines[-1].get_color(), ls=":", lw=1)
     a1.axhline(0, color="k", lw=0.5)
@@ -180,12 +232,15 @@ def spike_coefficients(
     for k in (4, 5):
         used = np.clip(theta[:, k], tau_min, tau_max)
         a2.plot(generations, 1e3 * used, lw=1.8, label=f"{names[k]} (as used)", color=f"C{k}")
-        if np.any(used != theta[:, k]):
-            a2.plot(generations, 1e3 * theta[:, k], lw=0.8, ls="--", color=f"C{k}", label=f"{names[k]} raw")
+        clipped = used != theta[:, k]
+        if np.any(clipped):  # only where clipped: elsewhere it would hide under the line as used
+            raw = np.where(clipped, 1e3 * theta[:, k], np.nan)
+            style = {"lw": 0.8, "ls": "--", "marker": ".", "ms": 3, "color": f"C{k}"}
+            a2.plot(generations, raw, label=f"{names[k]} raw", **style)
         if reference is not None:
             a2.axhline(1e3 * reference[1][k], color=f"C{k}", ls=":", lw=1)
     a2.set_xlabel("generation")
-    a2.set_ylabel("ms")
+    a2.set_ylabel("time constant (ms)")
     a2.set_title(f"trace time constants (clipped to [{1e3 * tau_min:g}, {1e3 * tau_max:g}] ms)", fontsize=10)
     a2.legend(fontsize=8)
     return _done(axes, new)
@@ -349,42 +404,75 @@ def alpha_beta_plane(
 def feedback_learning(
     generations: np.ndarray,
     metrics: Mapping[str, np.ndarray],
-    levels: Mapping[str, float],
+    meta_test: Mapping[str, float],
+    meta_test_se: Mapping[str, float] | None = None,
+    chance: float | None = None,
     axes=None,
 ):
-    """Query accuracy per meta-step and how the feedback signals align with backprop's, per layer.
+    r"""Meta-test accuracy of the learned rule beside its baselines; query accuracy per meta-step;
+    how the feedback signals align with backprop's, per layer.
+
+    Panels: (a) the meta-test accuracy per method (bars, with ± s.e. where given;
+    dashed: chance), the result of the run, when ``meta_test`` is not empty;
+    (b) query accuracy of each meta-step's training episodes; then, for
+    those in ``metrics``, the angle between each hidden layer's feedback error
+    and backprop's, and between the feedback matrix :math:`B_l` and
+    :math:`W_{l+1}^\top`.
 
     Args:
         generations: ``[G]`` meta-steps.
         metrics: name -> ``[G]``: ``accuracy`` (query accuracy of the step's
-            training episodes), ``angle_error_<l>`` (degrees between the feedback
-            error of hidden layer ``l`` and backprop's) and ``angle_wb_<l>``
-            (between ``B_l`` and ``W_{l+1}^T``).
-        levels: name -> accuracy drawn as a horizontal line (e.g. feedback
-            alignment's and backprop's meta-test accuracy).
+            training episodes), ``angle_error_<l>`` (degrees) and ``angle_wb_<l>``.
+        meta_test: method -> meta-test accuracy (e.g. the learned rule, feedback
+            alignment, backprop), as the run's summary gives them.
+        meta_test_se: method -> standard error of that accuracy (optional).
+        chance: accuracy of guessing (1 / ways), drawn dashed; or None.
     """
-    groups = [("angle_error_", "error signal vs backprop"), ("angle_wb_", "B_l vs W_{l+1}^T")]
+    groups = [
+        ("angle_error_", "feedback error vs backprop's error"),
+        ("angle_wb_", r"feedback $B_l$ vs $W_{l+1}^\top$"),
+    ]
     present = [(p, t) for p, t in groups if any(k.startswith(p) for k in metrics)]
-    axes, new = _panels(axes, 1, 1 + len(present), (5.2 * (1 + len(present)), 4))
-    ax = axes[0, 0]
+    n = int(bool(meta_test)) + 1 + len(present)
+    axes, new = _panels(axes, 1, n, (4.8 * n, 4))
+    flat = list(axes[0])
+    if meta_test:
+        ax = flat.pop(0)
+        se = meta_test_se or {}
+        names = list(meta_test)
+        x = np.arange(len(names))
+        for i, name in enumerate(names):
+            v = meta_test[name]
+            err = se.get(name)
+            ax.bar(x[i], v, color=f"C{i}", yerr=err if err else None, capsize=4,
+                   label=f"{name} {v:.3f}" + (f" ± {err:.3f}" if err else ""))  # fmt: skip
+        if chance is not None:
+            ax.axhline(chance, color="k", ls="--", lw=1, label=f"chance {chance:.3f}")
+        ax.set_xticks(x, names, fontsize=8)
+        ax.set_xlabel("learning method (held-out classes)")
+        ax.set_ylabel("meta-test query accuracy")
+        ax.set_ylim(0, 1.3)  # room above the bars for the legend: it must not hide a bar
+        ax.set_yticks(np.linspace(0, 1, 6))
+        ax.set_title("(a) result: meta-test accuracy", fontsize=10)
+        ax.legend(fontsize=8, loc="upper center", ncol=2)
+    ax = flat.pop(0)
     acc = metrics["accuracy"]
-    ax.plot(generations, acc, color="0.75", lw=0.8, label="per meta-step")
+    ax.plot(generations, acc, color="0.6", lw=0.8, label="per meta-step")
     window = max(1, len(acc) // 20)
     if window > 1:
         smooth = np.convolve(acc, np.ones(window) / window, mode="valid")
         ax.plot(generations[window - 1 :], smooth, color="C0", lw=2, label=f"mean of {window}")
-    for i, (name, value) in enumerate(levels.items()):
-        ax.axhline(value, color=f"C{i + 1}", ls="--", lw=1.2, label=f"{name} (meta-test) {value:.2f}")
     ax.set_xlabel("meta-step")
-    ax.set_ylabel("query accuracy")
+    ax.set_ylabel("query accuracy (meta-training episodes)")
     ax.set_ylim(0, 1)
+    ax.set_title("(b) meta-training", fontsize=10)
     ax.legend(fontsize=8)
-    for ax, (prefix, title) in zip(axes[0, 1:], present, strict=True):
+    for ax, (prefix, title) in zip(flat, present, strict=True):
         for k in sorted(k for k in metrics if k.startswith(prefix)):
             ax.plot(generations, metrics[k], lw=1.5, label=f"layer {k.removeprefix(prefix)}")
         ax.axhline(90, color="k", lw=0.5, ls=":")
         ax.set_xlabel("meta-step")
-        ax.set_ylabel("angle (degrees)")
+        ax.set_ylabel("angle (degrees; dotted: 90°, unaligned)")
         ax.set_ylim(0, 180)
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
@@ -404,7 +492,7 @@ def coefficient_spread(
         generations: ``[G]``.
         mean, sd: projection -> ``[G, K]`` mean and standard deviation over synapses
             (sd all zero for a shared rule).
-        names: projection -> ``K`` coefficient names.
+        names: projection -> ``K`` legend labels of the coefficients (their names and terms).
     """
     axes, new = _panels(axes, 1, len(mean), (5.5 * len(mean), 4))
     for ax, p in zip(axes[0], sorted(mean), strict=True):
@@ -443,34 +531,60 @@ def coefficient_histograms(
             ax.set_title(
                 f"{p}: {name}  mean {v.mean():.3g}, sd {v.std():.2g}, sd/|mean| {cv:.2f}", fontsize=8
             )
-            ax.set_xlabel(name)
+            ax.set_xlabel(f"{name} (coefficient value)")
+            ax.set_ylabel("synapses")
         for j in range(len(names[p]), k):
-            axes[r, j].axis("off")
+            axes[r, j].set_visible(False)
     return _done(axes, new)
 
 
-def learning_curves(curves: Mapping[str, np.ndarray], ylabel: str = "test MSE", ax=None):
+def learning_curves(
+    curves: Mapping[str, np.ndarray],
+    ylabel: str = "test MSE",
+    finals: Mapping[str, float] | None = None,
+    ax=None,
+):
     """Test loss per inner step of each learning method on held-out episodes (mean ± standard error).
+
+    The legend gives each method's ``finals`` (e.g. the held-out score the run's
+    summary prints, over all its held-out episodes) when given; else the last
+    point of the curve, said to be so.
 
     Args:
         curves: method -> ``[episodes, steps + 1]`` loss after each inner step (column 0: untrained).
+        finals: method -> the number the legend gives.
     """
     new = ax is None
     if new:
         ax = plt.subplots(figsize=(6.5, 4.2))[1]
+    n = 0
     for i, (name, c) in enumerate(curves.items()):
         c = np.asarray(c)
+        n = c.shape[0]
         m = c.mean(axis=0)
         se = c.std(axis=0, ddof=1) / np.sqrt(c.shape[0]) if c.shape[0] > 1 else 0 * m
         steps = np.arange(c.shape[1])
-        ax.plot(steps, m, color=f"C{i}", lw=1.8, label=f"{name} (final {m[-1]:.3g})")
-        ax.fill_between(steps, m - se, m + se, color=f"C{i}", alpha=0.2, lw=0)
+        if finals is not None and finals.get(name) is not None:
+            label = f"{name}: held-out {finals[name]:.4g}"
+        else:
+            label = f"{name}: last point {m[-1]:.4g}"
+        ax.plot(steps, np.maximum(m, 1e-12), color=f"C{i}", lw=1.8, label=label)
+        ax.fill_between(steps, np.maximum(m - se, 1e-12), m + se, color=f"C{i}", alpha=0.2, lw=0)
     ax.set_xlabel("inner step (training samples seen)")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(f"{ylabel} (log scale)")
     ax.set_yscale("log")
-    ax.set_title("held-out episodes: training with each method", fontsize=10)
+    what = "legend: the summary's held-out score" if finals else "legend: the curves' last point"
+    ax.set_title(f"learning on {n} held-out episodes (mean ± s.e.); {what}", fontsize=9)
     ax.legend(fontsize=8)
     return _done(ax, new)
+
+
+UNITS = (("angle", "degrees"), ("rate", "Hz"), ("accuracy", "fraction correct"), ("wall", "s"))
+
+
+def _unit(metric: str) -> str:
+    """The unit of a headline metric, by its name (``angle_oja``: degrees); empty when unitless."""
+    return next((u for key, u in UNITS if key in metric), "")
 
 
 def seed_sweep(
@@ -513,7 +627,10 @@ def seed_sweep(
         else:
             ax.set_title(f"{name}\n(no values)", fontsize=9)
         ax.set_xlim(-0.4, 0.75)
-        ax.set_xticks([])
+        ax.set_xticks([0.0, 0.45], ["seeds", "mean"])
+        ax.set_xlabel("per seed, and mean ± s.e.")
+        unit = _unit(name)
+        ax.set_ylabel(f"{name} ({unit})" if unit else name)
     ax = flat[len(metrics)]
     for s in seeds:
         if s in curves:
@@ -522,12 +639,12 @@ def seed_sweep(
             ax.plot(gens[ok], np.maximum(loss[ok], 1e-12), color=colour[s], lw=1.2, label=f"seed {s}")
     ax.set_yscale("log")
     ax.set_xlabel("generation")
-    ax.set_ylabel("loss_best")
+    ax.set_ylabel("meta-loss of the best candidate (log scale)")
     ax.set_title("loss per seed", fontsize=9)
     if 0 < len(curves) <= 10:
         ax.legend(fontsize=7)
     for ax in flat[n_panels:]:
-        ax.axis("off")
+        ax.set_visible(False)
     return _done(axes, new)
 
 

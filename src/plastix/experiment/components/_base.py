@@ -46,6 +46,11 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
+    def unused(self) -> dict[str, str]:
+        """The fields that have no effect with this section's other values, each with why
+        (``{"eta_lateral": "lateral = false"}``): ``plastix check`` leaves them out."""
+        return {}
+
 
 def kind_of(section: type[Section]) -> str:
     """The ``kind`` a section class stands for (the default of its ``kind`` field; an optimiser's
@@ -298,6 +303,11 @@ class OptimizerSection(Section):
         if v is not None and any(x <= 0 for x in v):
             raise ValueError("every entry must be > 0 (a coefficient's typical size)")
         return v
+
+    def unused(self) -> dict[str, str]:
+        if self.validate_every is None:
+            return {"validate_episodes": "no validate_every", "select": "no validate_every"}
+        return {}
 
     @model_validator(mode="after")
     def _select(self):

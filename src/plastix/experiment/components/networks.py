@@ -43,6 +43,9 @@ class LinearNetworkConfig(NetworkSection):
     init_scale: float = Field(0.1, ge=0, description="W0 ~ N(0, init_scale^2 / N)")
     w_max: float = Field(100.0, gt=0, description="weight bound; reaching it marks a rule unstable")
 
+    def unused(self) -> dict[str, str]:
+        return {} if self.lateral else {"eta_lateral": "lateral = false"}
+
     @model_validator(mode="after")
     def _sizes(self):
         if self.n_out > self.n_in:

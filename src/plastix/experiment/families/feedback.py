@@ -18,6 +18,7 @@ import numpy as np
 from plastix import plotting, rules, tasks
 from plastix.experiment._family import Family
 from plastix.experiment._family import headline as generic_headline
+from plastix.experiment._progress import sig
 from plastix.experiment._seeds import HELDOUT, PRUNE, stream
 
 KEEP = 0.05  # a term counts as kept (and is printed) above this fraction of the largest coefficient
@@ -90,6 +91,8 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
         "heldout_accuracy_se": float(acc.std(ddof=1) / np.sqrt(acc.size)) if acc.size > 1 else 0.0,
         "baselines": {"feedback_alignment": fa, "backprop": bp},
         "terms_kept": [names[i] for i in kept(theta["ff"], names)],
+        "chance": 1.0 / cfg.task.ways,
+        "heldout_classes_unseen": bool(cfg.task.split),
         "angles_error_signal": {
             k.removeprefix("angle_error_"): float(np.mean(v))
             for k, v in heldout.items()
@@ -99,8 +102,12 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
     return arrays, summary
 
 
+METHODS = {"learned": "learned", "feedback_alignment": "feedback alignment", "backprop": "backprop"}
+
+
 def figures(exp, history, arrays) -> dict:
-    """Coefficients; query accuracy per meta-step with the FA and BP levels; alignment angles per layer."""
+    """Coefficients; the meta-test accuracy of the learned rule beside feedback alignment and backprop
+    (the summary's numbers), query accuracy per meta-step, alignment angles per layer."""
     names = {p: rule.names for p, rule in exp.rules.items()}
     refs = {p: (name, np.asarray(ref)) for p, (name, ref) in exp.references.items()}
     figs = {"coefficients.png": plotting.coefficients(history.generations, history.theta, names, refs)}
@@ -111,13 +118,18 @@ def figures(exp, history, arrays) -> dict:
         if k.startswith("task_") and k != "task_loss_best"
     }
     if "accuracy" in metric:
-        levels = {}
-        if arrays is not None:
-            levels = {
+        summary = history.summary or {}
+        acc = summary.get("heldout_accuracy", {})
+        meta_test = {METHODS.get(k, k): float(v) for k, v in acc.items()}
+        se = {"learned": summary["heldout_accuracy_se"]} if "heldout_accuracy_se" in summary else None
+        if not acc and arrays is not None and "accuracy_fa" in arrays:  # no summary: the baselines
+            meta_test = {
                 "feedback alignment": float(arrays["accuracy_fa"]),
                 "backprop": float(arrays["accuracy_bp"]),
             }
-        figs["feedback.png"] = plotting.feedback_learning(history.generations, metric, levels)
+        figs["feedback.png"] = plotting.feedback_learning(
+            history.generations, metric, meta_test, se, chance=summary.get("chance")
+        )
     return figs
 
 
@@ -130,12 +142,28 @@ def headline(summary: dict) -> dict[str, float | None]:
     return out
 
 
+def criterion(summary: dict) -> str:
+    """How to read a feedback run: the meta-test accuracy is the result, the baselines its yardsticks."""
+    chance = f" (chance {sig(summary['chance'], 3)})" if "chance" in summary else ""
+    classes = (
+        "classes never seen in meta-training"
+        if summary.get("heldout_classes_unseen", True)
+        else "classes drawn from the meta-training pool"
+    )
+    return (
+        f"criterion: meta-test query accuracy on {classes}{chance}; success is the learned rule above "
+        "feedback alignment (the pseudo-gradient alone through the same random feedback) and near "
+        "backprop; the angles and the meta-training accuracy of the figures are diagnostics"
+    )
+
+
 def summary_lines(summary: dict) -> list[str]:
     acc = summary["heldout_accuracy"]
-    angles = ", ".join(f"{k}: {v:.1f}°" for k, v in summary["angles_error_signal"].items())
+    angles = ", ".join(f"{k}: {sig(v, 3)}°" for k, v in summary["angles_error_signal"].items())
     return [
         f"meta-test accuracy: learned {acc['learned']:.3f} ± {summary['heldout_accuracy_se']:.3f}, "
         f"feedback alignment {acc['feedback_alignment']:.3f}, backprop {acc['backprop']:.3f}",
+        criterion(summary),
         f"error-signal angle to backprop per hidden layer: {angles or '-'}",
         f"terms kept: {', '.join(summary['terms_kept']) or '-'}",
     ]

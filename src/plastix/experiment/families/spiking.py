@@ -20,6 +20,7 @@ from plastix.experiment._errors import UserError
 from plastix.experiment._export import brian2_script
 from plastix.experiment._family import Family
 from plastix.experiment._family import headline as generic_headline
+from plastix.experiment._progress import sig
 
 
 def rules_text(exp, theta) -> dict[str, str]:
@@ -235,20 +236,25 @@ def headline(summary: dict) -> dict[str, float | None]:
 
 def summary_lines(summary: dict) -> list[str]:
     lines = [
-        f"held-out rate {summary['heldout_rate']:.2f} ± {summary['heldout_rate_sd']:.2f} Hz "
-        f"over {len(summary['heldout_rates'])} datasets (target {summary['target_rate']:g} Hz)"
+        f"held-out rate {sig(summary['heldout_rate'])} ± {sig(summary['heldout_rate_sd'], 2)} Hz "
+        f"over {len(summary['heldout_rates'])} datasets (target {summary['target_rate']:g} Hz)",
+        "criterion: the held-out rate at the target (loss (r - target)² / (r + 0.1) on a window of the "
+        "scoring phase); the angle to the reference rule is not the criterion: many rules hold a "
+        "target rate (a manifold of them, Confavreux et al. 2020), so a large angle with the rate "
+        "at target is a success",
     ]
     if "w_inh_fluctuation" in summary:  # runs written before these were measured lack them
         corr, fl = summary["corr_w"], summary["w_inh_fluctuation"]
         tuning = summary.get("tuning")
         lines.append(
             "detailed balance corr(wE, wI) "
-            + ("n/a" if corr is None else f"{corr:+.2f}")
+            + ("n/a" if corr is None else f"{corr:+.3g}")
             + ", inhibitory tuning depth / excitatory "
-            + ("n/a" if tuning is None else f"{tuning:.2f}")
+            + sig(tuning, 3)
             + ", inhibitory weight fluctuation while scored "
-            + ("n/a" if fl is None else f"{fl:.2f}")
-            + " (sd / mean)"
+            + sig(fl, 3)
+            + " (sd / mean); not scored: detailed balance as in Vogels et al. 2011 is corr and depth near 1, "
+            "fluctuation near 0"
         )
     return lines
 
@@ -262,16 +268,15 @@ def export_brian2(cfg, summary: dict, duration: float | None) -> str:
         raise UserError(f"--brian2 writes spike-trace rules; rules.{proj} is {r.kind!r}")
     net = {k: getattr(n, k) for k in ("n_exc", "n_inh", "n_groups", "dt", "preferred", "w_exc_noise")}
     net.update(w_inh_init=n.w_inh_init, w_inh_max=n.w_inh_max, **n.params)
-    task = {k: getattr(t, k) for k in ("baseline", "peak_rate", "tau_input", "rate_dt", "sparsify", "target")}
-    duration = duration if duration is not None else t.train_time + t.score_time
-    if duration <= 0:
-        raise UserError(f"--duration must be positive, got {duration}")
+    inputs = ("baseline", "peak_rate", "tau_input", "rate_dt", "sparsify", "target")
+    # and the protocol: the script's default duration is two training episodes, its transient train_time
+    task = {k: getattr(t, k) for k in (*inputs, "train_time", "score_time")}
     return brian2_script(
         summary["theta"][proj],
         net,
         task,
         duration=duration,
-        window=min(t.window, duration),
+        window=t.window,
         seed=cfg.seed,
         name=cfg.name,
         rule_text=summary.get("rule", ""),
