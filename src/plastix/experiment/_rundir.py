@@ -171,15 +171,16 @@ def create(path: Path, cfg: Config, force: bool) -> None:
 
 
 #: Keys of ``config.toml`` a run may change between its start and a resume: the budget
-#: (``plastix resume --generations``) and the versions, rewritten by nobody but recorded once.
+#: (``plastix resume --generations``).
 MUTABLE = ("meta.generations",)
 
 
-def _flat(raw: dict, prefix: str = "") -> dict[str, object]:
+def flat(raw: dict, prefix: str = "") -> dict[str, object]:
+    """Nested TOML data as ``{"section.key": value}`` (an empty table is a value of its own)."""
     out = {}
     for k, v in raw.items():
         if isinstance(v, dict) and v:
-            out.update(_flat(v, f"{prefix}{k}."))
+            out.update(flat(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out
@@ -188,7 +189,7 @@ def _flat(raw: dict, prefix: str = "") -> dict[str, object]:
 def config_changes(started: str, now: str) -> list[str]:
     """``key: old -> new`` for each key that differs between two ``config.toml`` texts, apart from
     :data:`MUTABLE`; ``[]`` when they describe the same run."""
-    a, b = _flat(tomllib.loads(started)), _flat(tomllib.loads(now))
+    a, b = flat(tomllib.loads(started)), flat(tomllib.loads(now))
     keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in MUTABLE)
     return [f"{k}: {_short(a.get(k, '(unset)'))} -> {_short(b.get(k, '(unset)'))}" for k in keys]
 

@@ -428,16 +428,6 @@ def _write_point(path: Path, point: int, values: Mapping[str, Any]) -> None:
     rd.atomic_write(f, (head + tomli_w.dumps(dict(values))).encode())
 
 
-def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _resolved(data: dict) -> dict:
     """``data`` (a spec's config) with every default filled in; as it is if it is no valid config."""
     try:
@@ -452,7 +442,7 @@ def _config_difference(have: dict, want: dict) -> str | None:
     Both are read as configs first, so that a key a later plastix added with its default (say
     ``track = []``) does not set a sweep written before apart from the same sweep started now.
     """
-    a, b = _flat(_resolved(have)), _flat(_resolved(want))
+    a, b = rd.flat(_resolved(have)), rd.flat(_resolved(want))
     for k in sorted(set(a) | set(b)):
         if a.get(k) != b.get(k):
             return f"{k}: {a.get(k, '(default)')!r}, not {b.get(k, '(default)')!r}"
