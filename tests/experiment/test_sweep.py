@@ -237,6 +237,16 @@ def test_a_seed_sweep_is_stored_as_it_always_was(local):
     assert _sweep.read_spec(local).grid == {}
 
 
+def test_a_sweep_written_before_a_new_defaulted_key_is_still_the_same_sweep(local):
+    """A spec's config without a key that a later plastix added with its default (``track``) is
+    the same config; a changed value is still named."""
+    spec = _sweep.read_spec(local)
+    old = {k: v for k, v in spec.config.items() if k != "track"}
+    assert "track" in spec.config and _sweep._config_difference(old, spec.config) is None
+    changed = {**old, "meta": {**old["meta"], "l1": 0.5}}
+    assert _sweep._config_difference(changed, spec.config).startswith("meta.l1: 0.5, not")
+
+
 # --- grids ---------------------------------------------------------------------------------------
 
 GRID = {"meta.l1": [0.0, 0.01]}  # two points
