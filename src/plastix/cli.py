@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
@@ -162,11 +163,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _row_info(row: dict) -> str:
-    """A generation's best/mean loss, angles and unstable candidates, for a progress display."""
-    from plastix.experiment._progress import row_info
-
-    return row_info(row)
+def _run_label(seed: int, point: str | None) -> str:
+    """A sweep run's name in progress lines: ``seed 3``, or ``point-1 seed 3`` (a grid point's
+    label is ``point-<i> (key=value, ...)``)."""
+    return f"seed {seed}" if point is None else f"{point.split()[0]} seed {seed}"
 
 
 def _display(quiet: bool):
@@ -419,6 +419,8 @@ def _sweep_progress(n_runs: int, generations: int, quiet: bool, per_generation: 
         return None, *_sweep_lines(n_runs, generations, per_generation, unit, failure)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from plastix.experiment._progress import row_info
+
     bar = Progress(
         TextColumn("[bold]{task.description:>7}"),
         BarColumn(),
@@ -433,8 +435,7 @@ def _sweep_progress(n_runs: int, generations: int, quiet: bool, per_generation: 
 
     def report(seed, status, error=None, point=None):
         bar.start()  # a no-op once started
-        # A grid point's label is "point-<i> (key=value, ...)": the bar names its directory.
-        name = f"seed {seed}" if point is None else f"{point.split()[0]} seed {seed}"
+        name = _run_label(seed, point)
         if status == "started" and gens is not None:
             bar.reset(gens, total=generations, description=name, info="", visible=True)
         elif status in ("skipped", "finished", "failed"):
@@ -446,7 +447,7 @@ def _sweep_progress(n_runs: int, generations: int, quiet: bool, per_generation: 
             bar.update(seeds, advance=1, info=f"failed: {', '.join(failed)}" if failed else "")
 
     def progress(seed, gen, row):
-        bar.update(gens, completed=gen, info=_row_info(row))
+        bar.update(gens, completed=gen, info=row_info(row))
 
     return bar, progress if per_generation else None, report
 
@@ -454,12 +455,12 @@ def _sweep_progress(n_runs: int, generations: int, quiet: bool, per_generation: 
 def _sweep_lines(n_runs: int, generations: int, per_generation: bool, unit: str, failure):
     """``(progress, report)`` writing plain progress lines: a run's start and end, and its
     generations as :class:`plastix.experiment._progress.Lines` writes a stage's steps."""
-    from plastix.experiment._progress import Lines
+    from plastix.experiment._progress import Lines, row_info
 
     lines, done, current = Lines(), [0], [""]
 
     def report(seed, status, error=None, point=None):
-        name = f"seed {seed}" if point is None else f"{point.split()[0]} seed {seed}"
+        name = _run_label(seed, point)
         if status == "started":
             current[0] = name
             lines.start(name, generations if per_generation else None)
@@ -469,7 +470,7 @@ def _sweep_lines(n_runs: int, generations: int, per_generation: bool, unit: str,
         lines.say(f"{name} {status} ({done[0]} of {n_runs} {unit} done)")
 
     def progress(seed, gen, row):
-        lines.update(current[0], gen, _row_info(row))
+        lines.update(current[0], gen, row_info(row))
 
     return (progress if per_generation else None), report
 
@@ -558,9 +559,7 @@ def _sweep(args) -> int:
             report=report,
         )
 
-    n_runs = len(seeds)
-    for values in grid.values():
-        n_runs *= len(values)
+    n_runs = len(seeds) * math.prod(len(values) for values in grid.values())
     generations = _sweep_generations({"meta": {"generations": cfg.meta.generations}}, grid)
     return _run_sweep(args, out, n_runs, generations, start, "runs" if grid else "seeds")
 

@@ -152,16 +152,21 @@ def test_resume_of_a_finished_run_says_so_and_rewrites_nothing(tiny_config, tmp_
     assert {f: f.stat().st_mtime_ns for f in out.rglob("*") if f.is_file()} == before
 
 
-def test_resume_generations_may_lower_the_budget_of_an_unfinished_run(tiny_config, tmp_path):
-    cfg = load(tiny_config, ["meta.generations=8"])
-    out = tmp_path / "run"
+def interrupted_run(cfg, out, at: int) -> None:
+    """A run of ``cfg`` into ``out`` interrupted after generation ``at`` (Ctrl-C: checkpointed)."""
 
-    def crash_at_3(gen, row):
-        if gen == 3:
+    def crash(gen, row):
+        if gen == at:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _runner.run(cfg, out, progress=crash_at_3)
+        _runner.run(cfg, out, progress=crash)
+
+
+def test_resume_generations_may_lower_the_budget_of_an_unfinished_run(tiny_config, tmp_path):
+    cfg = load(tiny_config, ["meta.generations=8"])
+    out = tmp_path / "run"
+    interrupted_run(cfg, out, at=3)
     with pytest.raises(UserError, match="already run 3 generations"):
         _runner.extend(out, 2)
     _runner.extend(out, 5)
@@ -171,13 +176,7 @@ def test_resume_generations_may_lower_the_budget_of_an_unfinished_run(tiny_confi
 
 def test_resume_refuses_a_config_edited_after_the_start(tiny_config, tmp_path):
     out = tmp_path / "run"
-
-    def crash_at_2(gen, row):
-        if gen == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        _runner.run(load(tiny_config), out, progress=crash_at_2)
+    interrupted_run(load(tiny_config), out, at=2)
     text = (out / "config.toml").read_text()
     (out / "config.toml").write_text(text.replace("popsize = 6", "popsize = 9"))
     r = plastix("resume", out)
@@ -190,13 +189,7 @@ def test_resume_refuses_a_config_edited_after_the_start(tiny_config, tmp_path):
 
 def test_a_run_directory_is_locked_while_a_run_writes_it(tiny_config, tmp_path):
     out = tmp_path / "run"
-
-    def crash_at_2(gen, row):
-        if gen == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        _runner.run(load(tiny_config), out, progress=crash_at_2)
+    interrupted_run(load(tiny_config), out, at=2)
     inside, release = threading.Event(), threading.Event()
 
     def hold():  # as a run in progress holds it

@@ -24,7 +24,7 @@ import tomllib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from plastix.experiment._config import Config, dump_config, validate
+from plastix.experiment._config import Config, _short, dump_config, validate
 from plastix.experiment._errors import UserError
 
 CONFIG = "config.toml"
@@ -186,17 +186,28 @@ def flat(raw: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
+def differences(a: dict, b: dict) -> list[tuple[str, object, object]]:
+    """``(key, value in a, value in b)`` for each ``section.key`` in which two configs' TOML data
+    differ, sorted by key; a key missing on one side has the value :data:`UNSET` there."""
+    fa, fb = flat(a), flat(b)
+    return [
+        (k, fa.get(k, UNSET), fb.get(k, UNSET)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)
+    ]
+
+
+#: A key absent from one side of :func:`differences`.
+UNSET = "(unset)"
+
+
 def config_changes(started: str, now: str) -> list[str]:
     """``key: old -> new`` for each key that differs between two ``config.toml`` texts, apart from
     :data:`MUTABLE`; ``[]`` when they describe the same run."""
-    a, b = flat(tomllib.loads(started)), flat(tomllib.loads(now))
-    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in MUTABLE)
-    return [f"{k}: {_short(a.get(k, '(unset)'))} -> {_short(b.get(k, '(unset)'))}" for k in keys]
+    changed = differences(tomllib.loads(started), tomllib.loads(now))
+    return [f"{k}: {_shown(a)} -> {_shown(b)}" for k, a, b in changed if k not in MUTABLE]
 
 
-def _short(v: object, n: int = 40) -> str:
-    text = v if v == "(unset)" else repr(v)
-    return text if len(text) <= n else text[: n - 3] + "..."
+def _shown(v: object) -> str:
+    return v if v == UNSET else _short(repr(v), 40)
 
 
 def check_unchanged(path: Path, ckpt: dict | None) -> None:

@@ -81,14 +81,6 @@ def columns(exp: Experiment, theta) -> dict[str, float]:
     return row
 
 
-@contextlib.contextmanager
-def _closing(tracker):
-    try:
-        yield tracker
-    finally:
-        tracker.close()
-
-
 def _stop(cfg: Config, row: dict) -> str | None:
     m = cfg.meta
     if m.target_loss is not None and row["loss_best"] <= m.target_loss:
@@ -160,7 +152,10 @@ def execute(
         gen = start
         guard.defer()  # a signal from here on lets the generation in progress finish
         tracker = open_tracker(cfg.track, path, start=start)  # metrics.csv's rows, mirrored
-        with stages("generations", total=m_cfg.generations, done=start) as advance, _closing(tracker):
+        with (
+            stages("generations", total=m_cfg.generations, done=start) as advance,
+            contextlib.closing(tracker),
+        ):
             while gen < m_cfg.generations and stopped is None:
                 state, m = opt.step(state, prepared, generation_key(cfg, gen))
                 theta = exp.project(opt.theta(state, prepared))
@@ -185,9 +180,7 @@ def execute(
                 interrupted = guard.signum is not None
                 if gen % m_cfg.checkpoint_every == 0 or gen == m_cfg.generations or stopped or interrupted:
                     payload = {"state": state, "generation": gen, "wall_s": row["wall_s"], "stopped": stopped}
-                    payload["best"] = best
-                    if started:
-                        payload["config"] = started
+                    payload.update(best=best, **({"config": started} if started else {}))
                     rd.save_checkpoint(path, payload)
                     guard.saved = gen
                 if progress:

@@ -442,11 +442,11 @@ def _config_difference(have: dict, want: dict) -> str | None:
     Both are read as configs first, so that a key a later plastix added with its default (say
     ``track = []``) does not set a sweep written before apart from the same sweep started now.
     """
-    a, b = rd.flat(_resolved(have)), rd.flat(_resolved(want))
-    for k in sorted(set(a) | set(b)):
-        if a.get(k) != b.get(k):
-            return f"{k}: {a.get(k, '(default)')!r}, not {b.get(k, '(default)')!r}"
-    return None
+    changed = rd.differences(_resolved(have), _resolved(want))
+    if not changed:
+        return None
+    k, a, b = (v if v is not rd.UNSET else "(default)" for v in changed[0])
+    return f"{k}: {a!r}, not {b!r}"
 
 
 def _prepare(path: Path, spec: Spec, force: bool) -> None:
@@ -498,24 +498,15 @@ def _mismatch(path: Path, run: Run, config: dict[str, Any]) -> str | None:
     return None if why is None else f"{f} is not the sweep's config ({why})"
 
 
-def finished(path: Path, seed: int) -> bool:
-    """Whether the seed's run has finished (written its ``summary.json``)."""
-    return (seed_dir(path, seed) / rd.SUMMARY).is_file()
-
-
-def unfinished(path: Path) -> dict[int, int]:
-    """A seed sweep's unfinished seeds -> the generations each has recorded so far (0: not started)."""
-    return {r.seed: g for r, g in unfinished_runs(path).items()}
+def finished(path: Path, run: Run) -> bool:
+    """Whether the run has finished (written its ``summary.json``)."""
+    return (run_dir(path, run) / rd.SUMMARY).is_file()
 
 
 def unfinished_runs(path: Path) -> dict[Run, int]:
     """The sweep's unfinished runs -> the generations each has recorded so far (0: not started)."""
     path = Path(path)
-    return {
-        r: len(rd.read_metrics(run_dir(path, r)))
-        for r in runs(read_spec(path))
-        if not (run_dir(path, r) / rd.SUMMARY).is_file()
-    }
+    return {r: len(rd.read_metrics(run_dir(path, r))) for r in runs(read_spec(path)) if not finished(path, r)}
 
 
 def _check_placement(placement: Placement) -> None:
@@ -652,7 +643,7 @@ def _complete(
         if why is not None:  # never overwritten: the user decides what that run is
             failed[r] = why
             tell(r, "failed", why)
-        elif (run_dir(path, r) / rd.SUMMARY).is_file():
+        elif finished(path, r):
             tell(r, "skipped")
         else:
             todo[r] = configs[p].model_copy(update={"seed": r.seed})
