@@ -9,10 +9,9 @@ under ``plastix/experiment/families/`` and one :func:`register` line in its
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
 from typing import Any, NamedTuple
 
 from plastix.experiment import components
@@ -185,14 +184,25 @@ def unregister(name: str) -> None:
     FAMILIES.pop(name, None)
 
 
-def _shipped() -> None:
-    """Register the shipped families (``plastix.experiment.families``) on first use.
+#: The entry-point group of modules that register families when imported (``pyproject.toml``:
+#: plastix's own ``plastix.experiment.families``; another package may add its own).
+ENTRY_POINTS = "plastix.families"
+_LOADED = [False]
 
-    They are imported here, by name, rather than by ``plastix.experiment``'s ``__init__``: the
-    package imports nothing until a name is used, so that the command line starts at once.
+
+def _shipped() -> None:
+    """Register the installed families on first use: import each module of the entry-point group
+    :data:`ENTRY_POINTS`.
+
+    The registry names no family module itself (the recipes sit above it and import it), and
+    ``plastix.experiment`` imports nothing until a name is used, so that the command line starts
+    at once; the families are loaded by the first lookup instead.
     """
-    if "plastix.experiment.families" not in sys.modules:
-        importlib.import_module("plastix.experiment.families")
+    if _LOADED[0]:
+        return
+    _LOADED[0] = True  # first: a family module's own register() calls come back here
+    for ep in entry_points(group=ENTRY_POINTS):
+        ep.load()
 
 
 def registry() -> dict[str, Family]:
