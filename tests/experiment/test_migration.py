@@ -8,6 +8,7 @@ episodes), finite differences with ``fd_epsilon = 0.5``, 2 generations, figures 
 """
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -53,8 +54,14 @@ def test_an_old_run_resumes_to_the_numbers_of_a_fresh_run(tmp_path, capsys):
     experiment.run(cfg, fresh)
     capsys.readouterr()
 
-    def strip(rows):
-        return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
+    def strip(rows, keys):
+        return [{k: r[k] for k in keys if k != "wall_s"} for r in rows]
 
-    assert len(rows) == 3 and strip(rows[:2]) == strip(stored)
-    assert strip(rows) == strip(_rundir.read_metrics(fresh))
+    # The outer loop now reports whether it gave a step up (`rejected`, `step_scale`): the old
+    # rows keep their numbers and get those columns empty.
+    old_keys, new_keys = list(stored[0]), list(rows[0])
+    assert set(new_keys) - set(old_keys) == {"rejected", "step_scale"}
+    assert all(math.isnan(r["rejected"]) for r in rows[:2])
+    assert len(rows) == 3 and strip(rows[:2], old_keys) == strip(stored, old_keys)
+    assert strip(rows, old_keys) == strip(_rundir.read_metrics(fresh), old_keys)
+    assert strip(rows[2:], new_keys) == strip(_rundir.read_metrics(fresh)[2:], new_keys)

@@ -16,6 +16,7 @@ import csv
 import fcntl
 import io
 import json
+import math
 import numbers
 import os
 import pickle
@@ -415,14 +416,21 @@ def append_metrics(path: Path, row: dict[str, float]) -> None:
 
     A crash part-way leaves a last line without its newline, which
     :func:`read_metrics` drops and a resume's :func:`write_metrics` removes
-    before anything is appended again. Columns go in the header's order; a
-    header naming other columns (a file from another version, say) is refused
-    rather than appended to misaligned.
+    before anything is appended again. Columns go in the header's order. A row
+    with columns the header lacks (a run resumed by a version whose outer loop
+    reports more) adds them, empty (NaN) in the rows before; a row that lacks
+    some of the header's columns is refused rather than appended misaligned.
     """
     f = path / METRICS
     header = _header(f)
     buf = io.StringIO()
     w = csv.writer(buf)
+    if header is not None and set(header) < set(row):
+        old = read_metrics(path)
+        header = header + [k for k in row if k not in header]
+        write_metrics(path, [{k: r.get(k, math.nan) for k in header} for r in old])
+        if not old:
+            header = None
     if header is None:
         header = list(row)
         w.writerow(header)

@@ -11,6 +11,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from plastix.meta._backtrack import Backtracking, Guard
 from plastix.meta._base import MetaOptimizer
 from plastix.meta._population import Population, PreparedPopulation, prepare_population
 
@@ -18,12 +19,14 @@ from plastix.meta._population import Population, PreparedPopulation, prepare_pop
 class FDState(NamedTuple):
     u: jax.Array  # flat theta in units of `scale`: theta = scale * u
     opt_state: Any
+    guard: Guard | None = None  # None in a checkpoint written before the guard existed
 
 
 class PreparedFD(NamedTuple):
     population: PreparedPopulation  # scores the 2 d + 1 thetas
     candidates: Callable[[jax.Array], jax.Array]  # u -> flat thetas [2 d + 1, d]
-    update: Callable[[FDState, jax.Array], tuple[FDState, jax.Array]]  # (state, losses) -> (state, |g|)
+    # (state, losses, unstable fractions) -> (state, |g|, rejected)
+    update: Callable[[FDState, jax.Array, jax.Array], tuple[FDState, jax.Array, jax.Array]]
     unravel: Callable[[jax.Array], Any]
     scale: jax.Array
 
@@ -50,6 +53,8 @@ def finite_difference(
     clip_norm: float | None = None,
     scale: Any = None,
     bounds: tuple[Any, Any] | None = None,
+    backtrack: float | None = 0.5,
+    reject_unstable: float = 1.0,
 ) -> MetaOptimizer:
     r"""An optax optimiser (Adam by default) on central finite-difference gradients.
 
@@ -80,7 +85,12 @@ def finite_difference(
             projected onto the box (projected gradient descent), so a
             coefficient that crosses a bound, where the loss is flat, comes back
             to it instead of drifting on with the optimiser's momentum.
+        backtrack, reject_unstable: as in :func:`plastix.meta.gradient`, judged on
+            the centre's loss: a centre where the loss is non-finite or at least
+            ``reject_unstable`` of the episodes are unstable is given up for the
+            point before the last step, and the step shrinks by ``backtrack``.
     """
+    safe = Backtracking(backtrack, reject_unstable)
     if not hasattr(optax, optimizer):
         raise ValueError(f"unknown optax optimiser {optimizer!r}")
     if epsilon <= 0:
@@ -104,29 +114,38 @@ def finite_difference(
         else:  # in units of scale (> 0)
             lo, hi = (ravel_pytree(b)[0].astype(flat.dtype) / s for b in bounds)
 
-        def update(state, losses):
+        def update(state, losses, unstable):
             grad = (losses[1 : d + 1] - losses[d + 1 :]) / (2.0 * epsilon)
             updates, opt_state = tx.update(grad, state.opt_state, state.u)
-            u = jnp.clip(optax.apply_updates(state.u, updates), lo, hi)
-            return FDState(u, opt_state), jnp.linalg.norm(grad)
+            bad = safe.bad(losses[0], unstable[0])
+            u, opt_state, guard = safe.step(
+                state.u, state.opt_state, updates, opt_state, state.guard, bad, lambda u: jnp.clip(u, lo, hi)
+            )
+            return FDState(u, opt_state, guard), jnp.linalg.norm(grad), bad
 
         return PreparedFD(population(loss_fn, template), jax.jit(candidates), jax.jit(update), unravel, s)
 
     def init(theta0, seed):
         flat, _ = ravel_pytree(theta0)
         u = flat / _flat_scale(scale, theta0)
-        return FDState(u, tx.init(u))
+        opt_state = tx.init(u)
+        return FDState(u, opt_state, safe.guard(u, opt_state))
 
     def step(state, prepared: PreparedFD, key):
+        if state.guard is None:
+            state = state._replace(guard=safe.guard(state.u, state.opt_state))
         losses, metrics = prepared.population.evaluate(prepared.candidates(state.u), key)
         losses = np.asarray(losses)  # the population may have been scored on other devices
-        state, grad_norm = prepared.update(state, jnp.asarray(losses))
+        unstable = np.asarray(metrics["unstable"])
+        state, grad_norm, bad = prepared.update(state, jnp.asarray(losses), jnp.asarray(unstable))
         out = {
             "loss_best": float(losses[0]),  # the centre: the theta this generation moves from
             "loss_mean": float(losses.mean()),
             "task_loss_best": float(np.asarray(metrics["task_loss"])[0]),
             "n_unstable": int((np.asarray(metrics["unstable"]) > 0).sum()),
             "grad_norm": float(grad_norm),
+            "rejected": int(bad),  # the centre given up for the point before the last step
+            "step_scale": float(state.guard.scale),
         }
         return state, out
 

@@ -8,22 +8,26 @@ from typing import Any, NamedTuple
 import jax
 import optax
 
+from plastix.meta._backtrack import Backtracking, Guard
 from plastix.meta._base import MetaOptimizer
 
 
 class GradientState(NamedTuple):
     theta: Any
     opt_state: Any
+    guard: Guard | None = None  # None in a checkpoint written before the guard existed: set at the next step
 
 
 class PreparedGradient(NamedTuple):
-    update: Callable[[GradientState, jax.Array], tuple[GradientState, jax.Array, dict]]
+    update: Callable[[GradientState, jax.Array], tuple[GradientState, jax.Array, dict, jax.Array]]
 
 
 def gradient(
     learning_rate: float | optax.Schedule = 1e-2,
     optimizer: str = "adam",
     clip_norm: float | None = 1.0,
+    backtrack: float | None = 0.5,
+    reject_unstable: float = 1.0,
 ) -> MetaOptimizer:
     r"""Meta-gradient descent: ``theta <- theta - opt(d loss / d theta)``.
 
@@ -41,7 +45,16 @@ def gradient(
             (``"adam"``, ``"sgd"``, ``"adamw"``, ...).
         clip_norm: clip the meta-gradient's global norm (``None``: no clipping),
             since early candidate rules can make the unrolled loss very steep.
+        backtrack: when the loss at the current theta is non-finite or at least
+            ``reject_unstable`` of its episodes are unstable, go back to the theta
+            before the last step and multiply the step by ``backtrack``
+            (:mod:`plastix.meta._backtrack`); ``None``: never (such a theta, where
+            the loss is the constant penalty and its gradient zero, can then hold
+            the run for good).
+        reject_unstable: the fraction of unstable episodes at which a theta is
+            rejected (1: only where every episode is unstable).
     """
+    safe = Backtracking(backtrack, reject_unstable)
     if not hasattr(optax, optimizer):
         raise ValueError(f"unknown optax optimiser {optimizer!r}")
     tx = getattr(optax, optimizer)(learning_rate)
@@ -61,21 +74,28 @@ def gradient(
         def update(state, key):
             (loss, metrics), grads = value_and_grad(state.theta, key)
             updates, opt_state = tx.update(grads, state.opt_state, state.theta)
-            return GradientState(optax.apply_updates(state.theta, updates), opt_state), loss, metrics
+            bad = safe.bad(loss, metrics["unstable"])
+            theta, opt_state, guard = safe.step(state.theta, state.opt_state, updates, opt_state, state.guard, bad)
+            return GradientState(theta, opt_state, guard), loss, metrics, bad
 
         return PreparedGradient(jax.jit(update))
 
     def init(theta0, seed):
-        return GradientState(theta0, tx.init(theta0))
+        opt_state = tx.init(theta0)
+        return GradientState(theta0, opt_state, safe.guard(theta0, opt_state))
 
     def step(state, prepared: PreparedGradient, key):
-        state, loss, metrics = prepared.update(state, key)
+        if state.guard is None:
+            state = state._replace(guard=safe.guard(state.theta, state.opt_state))
+        state, loss, metrics, bad = prepared.update(state, key)
         loss = float(loss)
         out = {
             "loss_best": loss,
             "loss_mean": loss,
             "task_loss_best": float(metrics["task_loss"]),
             "n_unstable": int(float(metrics["unstable"]) > 0),
+            "rejected": int(bad),  # this theta given up for the one before the last step
+            "step_scale": float(state.guard.scale),
         }
         # The task's own metrics of this step's episodes (query accuracy, ...), before the update.
         out.update({f"task_{k}": float(v) for k, v in metrics.items() if k not in ("task_loss", "unstable")})

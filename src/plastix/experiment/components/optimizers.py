@@ -136,8 +136,26 @@ class CmaEsConfig(OptimizerSection):
                 raise ValueError(f"meta.cma_options: pycma refuses them: {msg[:200]}") from None
 
 
+class _Descent(OptimizerSection):
+    """The fields of the descent loops (gradient, finite differences): rejecting a useless step."""
+
+    backtrack: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="a theta where the loss is non-finite or too many episodes are unstable is given up "
+        "for the one before the last step, and the step shrinks by this factor (0: never)",
+    )
+    reject_unstable: float = Field(
+        1.0, gt=0, le=1, description="the fraction of unstable episodes at which a theta is given up"
+    )
+
+    def _backtrack(self) -> dict[str, Any]:
+        return {"backtrack": self.backtrack or None, "reject_unstable": self.reject_unstable}
+
+
 @register
-class GradientConfig(OptimizerSection):
+class GradientConfig(_Descent):
     """``optimizer = "gradient"``: :func:`plastix.meta.gradient`, optax on the exact meta-gradient."""
 
     description = "gradient descent through the unrolled inner loop (optax)"
@@ -163,7 +181,7 @@ class GradientConfig(OptimizerSection):
             import optax
 
             lr = optax.cosine_decay_schedule(self.learning_rate, self.generations)
-        return meta.gradient(lr, self.optax, self.clip_norm)
+        return meta.gradient(lr, self.optax, self.clip_norm, **self._backtrack())
 
     def candidates(self, dim: int) -> int:
         return 1
@@ -185,7 +203,7 @@ class GradientConfig(OptimizerSection):
 
 
 @register
-class FiniteDifferenceConfig(OptimizerSection):
+class FiniteDifferenceConfig(_Descent):
     """``optimizer = "finite_difference"``: :func:`plastix.meta.finite_difference`, central differences."""
 
     description = "central finite differences of the meta-loss, one pair per coefficient (optax)"
@@ -204,7 +222,13 @@ class FiniteDifferenceConfig(OptimizerSection):
 
     def build(self, bounds) -> meta.MetaOptimizer:
         return meta.finite_difference(
-            self.learning_rate, self.epsilon, self.optax, self.clip_norm, scale=self.scale, bounds=bounds
+            self.learning_rate,
+            self.epsilon,
+            self.optax,
+            self.clip_norm,
+            scale=self.scale,
+            bounds=bounds,
+            **self._backtrack(),
         )
 
     def candidates(self, dim: int) -> int:

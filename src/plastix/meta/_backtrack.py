@@ -1,0 +1,71 @@
+"""Rejecting a step of a descent outer loop that lands where the meta-loss says nothing.
+
+A candidate rule that explodes on every episode gets the finite penalty
+``unstable_loss`` on each (:func:`plastix.tasks.meta_loss`): the loss there is
+constant, its gradient zero, and a descent loop that stepped into such a region
+would stay in it for good. A guard keeps the point before the last accepted
+step. When the loss at the current point is non-finite, or the fraction of
+unstable episodes reaches ``reject_unstable``, the point is rejected: the loop
+goes back to the kept point and optimiser state, and the step's scale is
+multiplied by ``shrink``; each accepted step lets the scale grow back by
+``recover`` (at most to 1), so a run that met one cliff is not slowed for good.
+This is backtracking in the sense of Armijo's line search (Nocedal & Wright
+2006, Alg. 3.1), with feasibility in place of sufficient decrease, spread over
+generations: a rejected point costs one generation, whose episodes are new.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class Guard(NamedTuple):
+    """The point before the last accepted step, the optimiser's state there, and the step scale."""
+
+    params: Any
+    opt_state: Any
+    scale: jax.Array
+    rejected: jax.Array  # steps rejected so far
+
+
+class Backtracking(NamedTuple):
+    """The rejection rule: ``shrink`` per rejection (``None``: off), ``recover`` per accepted step."""
+
+    shrink: float | None = 0.5
+    reject_unstable: float = 1.0
+    recover: float = 2.0**0.1  # back to the full step after 10 accepted steps
+
+    def guard(self, params, opt_state) -> Guard:
+        return Guard(params, opt_state, jnp.float32(1.0), jnp.int32(0))
+
+    def bad(self, loss: jax.Array, unstable: jax.Array) -> jax.Array:
+        """Whether the point whose loss and unstable fraction these are is rejected."""
+        if self.shrink is None:
+            return jnp.bool_(False)
+        return ~jnp.isfinite(loss) | (unstable >= self.reject_unstable)
+
+    def step(self, params, opt_state, updates, new_opt_state, guard: Guard, bad, project=lambda p: p):
+        """``(params, opt_state, guard)`` after the step ``updates``, or back at the guard's point.
+
+        ``updates`` (an optax update computed at ``params``) is applied times the guard's
+        scale when the point ``params`` is good; when it is ``bad``, ``params`` itself is
+        given up for the point before the last accepted step. ``project`` maps the new
+        params onto the feasible set (a box, say).
+        """
+        scaled = jax.tree.map(lambda u: u * guard.scale.astype(u.dtype), updates)
+        ahead = (
+            project(optax.apply_updates(params, scaled)),
+            new_opt_state,
+            Guard(params, opt_state, jnp.minimum(1.0, guard.scale * self.recover), guard.rejected),
+        )
+        shrink = 1.0 if self.shrink is None else self.shrink
+        back = (
+            guard.params,
+            guard.opt_state,
+            Guard(guard.params, guard.opt_state, guard.scale * shrink, guard.rejected + 1),
+        )
+        return jax.tree.map(lambda b, a: jnp.where(bad, b, a), back, ahead)
