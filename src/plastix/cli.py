@@ -160,6 +160,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     _placement(s)
+    s = sub.add_parser(
+        "reproduce",
+        help="run the published claims over their seeds and write the reproduction table",
+        epilog="Each claim is a sweep of a shipped config in OUT/<claim>/seed-<k>/: running it again "
+        "continues where a piece stopped and keeps finished seeds.",
+    )
+    s.add_argument(
+        "claims", nargs="*", metavar="CLAIM", help="the claims to run (default: all; --list names them)"
+    )
+    s.add_argument("--seeds", metavar="SEEDS", help="run only these of each claim's seeds now (e.g. 0-2)")
+    s.add_argument(
+        "--out", type=Path, default=Path("runs/reproduce"), help="where the runs go (runs/reproduce)"
+    )
+    s.add_argument(
+        "--doc", type=Path, default=Path("docs/reproduction.md"), help="the table (docs/reproduction.md)"
+    )
+    s.add_argument("--claims-file", type=Path, metavar="FILE", help="claims other than plastix/claims.toml")
+    s.add_argument(
+        "--table", action="store_true", help="run nothing: write the table from the finished seeds"
+    )
+    s.add_argument("--list", action="store_true", help="list the claims and run nothing")
+    s.add_argument("--force", action="store_true", help="overwrite a --doc file that plastix did not write")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    _placement(s)
     return p
 
 
@@ -613,6 +637,47 @@ def _show_sweep(args) -> int:
     return 0
 
 
+def _reproduce(args) -> int:
+    from plastix.experiment import UserError
+    from plastix.experiment import _reproduce as repro
+    from plastix.experiment import _sweep as sweeps
+
+    claims = repro.load_claims(args.claims_file)
+    names = repro.select(claims, args.claims)
+    if args.list:
+        for line in repro.describe(claims):
+            print(line)
+        return 0
+    seeds = None if args.seeds is None else sweeps.parse_seeds(args.seeds)
+    if args.table and (args.seeds or args.claims):
+        raise UserError("--table writes the table of every claim from what has run: give no CLAIM or --seeds")
+    failed = {}
+    if not args.table:
+        placement = _placement_of(args)
+        if placement.workers is not None:
+            raise UserError("--workers: each seed of a claim runs as one Ray task; leave --workers out")
+        for p in repro.plan(claims, names, seeds):
+            if not args.quiet:
+                print(
+                    f"plastix: claim {p.name}: seeds {sweeps.format_seeds(p.now)} of {p.claim.seeds}",
+                    flush=True,
+                )
+            local = placement.backend == "local"
+            bar, progress, report = _sweep_progress(len(p.now), p.config.meta.generations, args.quiet, local)
+            try:
+                repro.run(p, args.out, placement, progress, report)
+            except sweeps.SweepFailed as err:
+                failed[p.name] = str(err)
+            finally:
+                if bar:
+                    bar.stop()
+    doc = repro.write_table(claims, args.out, args.doc, force=args.force)
+    print(f"plastix: reproduction table written to {doc}")
+    for name, err in failed.items():
+        _error(f"claim {name}: {err}")
+    return 2 if failed else 0
+
+
 def _show_config_warning(message, category, filename, lineno, file=None, line=None):
     """A :class:`plastix.experiment.ConfigWarning` as one line on stderr; others as Python shows them."""
     from plastix.experiment import ConfigWarning
@@ -640,6 +705,7 @@ def main(argv: list[str] | None = None) -> int:
         "list": _list,
         "export": _export,
         "sweep": _sweep,
+        "reproduce": _reproduce,
     }
     try:
         return verbs[args.verb](args)

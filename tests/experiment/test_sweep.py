@@ -37,6 +37,7 @@ def summary(run):
     s = json.loads((run / "summary.json").read_text())
     s.pop("wall_s")
     s.pop("timings", None)  # seconds, which differ between two runs of the same numbers
+    s.pop("provenance", None)  # when it finished
     return s
 
 

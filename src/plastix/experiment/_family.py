@@ -81,12 +81,15 @@ def _no_lines(summary: dict) -> list[str]:
 
 
 def headline(summary: dict) -> dict[str, float | None]:
-    """The metrics every run reports: final training loss, held-out loss, angle to each reference rule.
+    """The metrics every run reports: final training loss, held-out loss, angle to each reference rule
+    (and, pruned, as learned).
 
     The default :attr:`Family.headline`; a family's own adds its metrics to these.
     """
     out = {"loss": summary.get("loss"), "heldout_loss": summary.get("heldout_loss")}
     out.update({f"angle_{k}": v for k, v in summary.get("angles", {}).items()})
+    # A pruned run's angles as learned, before pruning (its ``angle_*`` are the pruned rule's).
+    out.update({f"learned_angle_{k}": v for k, v in summary.get("learned", {}).get("angles", {}).items()})
     return out
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
 import fcntl
 import io
 import json
@@ -21,6 +22,7 @@ import numbers
 import os
 import pickle
 import shutil
+import subprocess
 import tomllib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -49,6 +51,45 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[pkg] = "unknown"
     return out
+
+
+def code_version() -> str:
+    """plastix's version, with the git commit of its source tree when it runs from a checkout
+    (``0.1.0+g06138d7``; ``.dirty`` when tracked files differ from that commit)."""
+    base = version("plastix") if _installed("plastix") else "unknown"
+    src = Path(__file__).resolve().parent
+    try:
+        git = ["git", "-C", str(src)]
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode != 0:
+            return base
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no", "--", str(src.parent)],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):  # no git, or it hangs: the version alone
+        return base
+    return f"{base}+g{commit.stdout.strip()}" + (".dirty" if dirty.stdout.strip() else "")
+
+
+def _installed(pkg: str) -> bool:
+    try:
+        version(pkg)
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def provenance() -> dict[str, str]:
+    """When a run finished (UTC) and which code ran it: ``summary.json``'s ``provenance``."""
+    return {
+        "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "code": code_version(),
+    }
 
 
 def _write(file: Path, data: bytes, append: bool = False) -> None:

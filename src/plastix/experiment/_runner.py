@@ -234,6 +234,7 @@ def finish(
     with stages("figures"):
         write_figures(path, exp)
     summary["timings"] = stages.timings()
+    summary["provenance"] = rd.provenance()
     rd.write_summary(path, summary)
     return summary
 

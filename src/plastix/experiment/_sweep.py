@@ -57,7 +57,7 @@ import shutil
 import tomllib
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -534,6 +534,7 @@ def sweep(
     overrides: Sequence[str] = (),
     progress: Progress | None = None,
     report: Report | None = None,
+    only: Collection[int] | None = None,
 ) -> dict:
     """Run ``cfg`` once per seed (and grid point) into ``path`` and aggregate the results over seeds.
 
@@ -558,6 +559,8 @@ def sweep(
         source, overrides: the config as given and the overrides, recorded in ``sweep.toml``.
         progress: per generation of a run in this process (``local``).
         report: per run, when it starts, is skipped (finished before), finishes or fails.
+        only: run only these of ``seeds`` now and leave the others unfinished (a sweep too long
+            for one sitting, run in pieces); ``None``: all.
 
     Returns:
         The aggregate (``sweep.json``, :func:`aggregate`).
@@ -580,9 +583,11 @@ def sweep(
         configs = [cfg]
     for c in configs:
         c.task.ready(c)  # e.g. data files present: refused before any directory is made
+    if only is not None and set(only) - set(seeds):
+        raise UserError(f"seeds {format_seeds(set(only) - set(seeds))} are not among the sweep's")
     path = Path(path)
     _prepare(path, Spec(base, list(seeds), str(source), list(overrides), grid), force)
-    return _complete(path, configs, placement, progress, report)
+    return _complete(path, configs, placement, progress, report, only)
 
 
 def resume_sweep(
@@ -625,9 +630,10 @@ def _complete(
     placement: Placement,
     progress: Progress | None,
     report: Report | None,
+    only: Collection[int] | None = None,
 ) -> dict:
-    """Run every unfinished run of the sweep in ``path`` (``configs``: one per grid point, or the one),
-    then write the aggregate and its figure."""
+    """Run every unfinished run of the sweep in ``path`` (``configs``: one per grid point, or the one;
+    ``only``: of these seeds), then write the aggregate and its figure."""
     spec = read_spec(path)
     tell = _teller(spec, report)
     if spec.grid:
@@ -645,6 +651,8 @@ def _complete(
             tell(r, "failed", why)
         elif finished(path, r):
             tell(r, "skipped")
+        elif only is not None and r.seed not in only:
+            continue  # left for a later piece
         else:
             todo[r] = configs[p].model_copy(update={"seed": r.seed})
     if todo or failed:

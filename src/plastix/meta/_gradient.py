@@ -75,7 +75,9 @@ def gradient(
             (loss, metrics), grads = value_and_grad(state.theta, key)
             updates, opt_state = tx.update(grads, state.opt_state, state.theta)
             bad = safe.bad(loss, metrics["unstable"])
-            theta, opt_state, guard = safe.step(state.theta, state.opt_state, updates, opt_state, state.guard, bad)
+            theta, opt_state, guard = safe.step(
+                state.theta, state.opt_state, updates, opt_state, state.guard, bad
+            )
             return GradientState(theta, opt_state, guard), loss, metrics, bad
 
         return PreparedGradient(jax.jit(update))

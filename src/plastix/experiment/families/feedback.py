@@ -22,6 +22,8 @@ from plastix.experiment._progress import sig
 from plastix.experiment._seeds import HELDOUT, PRUNE, stream
 
 KEEP = 0.05  # a term counts as kept (and is printed) above this fraction of the largest coefficient
+#: The terms of the rule Shervani-Tabar & Rosenbaum (2023) report meta-learned from the pool (Fig. 3).
+PUBLISHED_TERMS = ("pseudo_grad", "error_hebb", "oja")
 
 
 def kept(theta, names) -> list[int]:
@@ -134,11 +136,17 @@ def figures(exp, history, arrays) -> dict:
 
 
 def headline(summary: dict) -> dict[str, float | None]:
-    """The generic metrics, meta-test accuracy of the learned rule and of both baselines, and the
-    error-signal angle to backprop per hidden layer."""
+    """The generic metrics, meta-test accuracy of the learned rule and of both baselines, the
+    error-signal angle to backprop per hidden layer, and how many terms the rule keeps (of the
+    published three, and others)."""
     out = generic_headline(summary)
     out.update({f"accuracy_{k}": v for k, v in summary.get("heldout_accuracy", {}).items()})
     out.update({f"angle_error_{k}": v for k, v in summary.get("angles_error_signal", {}).items()})
+    if "terms_kept" in summary:  # the published rule keeps three: pseudo_grad, error_hebb and oja
+        kept = set(summary["terms_kept"])
+        out["terms_kept"] = len(kept)
+        out["published_terms_kept"] = len(kept & set(PUBLISHED_TERMS))
+        out["other_terms_kept"] = len(kept - set(PUBLISHED_TERMS))
     return out
 
 

@@ -225,11 +225,13 @@ def figures(exp, history, arrays) -> dict:
 
 
 def headline(summary: dict) -> dict[str, float | None]:
-    """The generic metrics and the held-out rate (Hz, mean over the held-out datasets)."""
+    """The generic metrics, the held-out rate (Hz, mean over the held-out datasets), corr(wE, wI) over
+    the input groups and the inhibitory tuning depth relative to the excitatory (detailed balance)."""
     return {
         **generic_headline(summary),
         "heldout_rate": summary.get("heldout_rate"),
         "corr_w": summary.get("corr_w"),
+        "tuning": summary.get("tuning"),
         "w_inh_fluctuation": summary.get("w_inh_fluctuation"),
     }
 
