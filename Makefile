@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test test-rounding bench docs lint wheel-check clean
+.PHONY: demo test test-rounding bench reproduce docs lint wheel-check clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -47,6 +47,12 @@ test-rounding: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/run_all.py
+
+## Run the published claims over their seeds (plastix/claims.toml; only the seeds not yet finished,
+## in runs/reproduce/) and write docs/reproduction.md. Hours on 2 cores: a killed run continues
+## where it stopped; `plastix reproduce NAME --seeds 0-2` runs a piece.
+reproduce: $(STAMP)
+	$(BIN)/plastix reproduce
 
 ## Install the docs extra and build the documentation site into site/ (mkdocs-material; the API
 ## reference from the docstrings). --strict: any warning, a broken link or a docstring griffe

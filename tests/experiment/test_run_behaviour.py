@@ -240,3 +240,20 @@ def test_a_sweep_off_a_terminal_writes_a_line_per_run(tiny_config, tmp_path):
     assert "plastix: seed 0 finished (1 of 2 seeds done)" in r.stdout
     assert "plastix: seed 1 finished (2 of 2 seeds done)" in r.stdout
     assert any(ln.startswith("plastix: seed 1 6/6 (100%)") for ln in r.stdout.splitlines()), r.stdout
+
+
+def test_cma_restarts_run_resume_and_end_the_run_when_used_up(tiny_config, tmp_path):
+    """``meta.restarts``: IPOP-CMA-ES. Runs stall at once here (pycma's tolfun far above the loss's
+    spread), so the two restarts are used up within the budget and the run ends there."""
+    stall = "meta.cma_options={tolfun = 1e3, tolflatfitness = 1}"
+    overrides = ["meta.generations=40", "meta.restarts=2", stall]
+    cfg = load(tiny_config, overrides)
+    whole = _runner.run(cfg, tmp_path / "whole")
+    rows = _rundir.read_metrics(tmp_path / "whole")
+    assert whole["stopped"].startswith("CMA-ES restarts used up (3 runs") and len(rows) < 40
+    assert [r["popsize"] for r in rows if r["run"] == 3][0] == 4 * 6  # doubled twice
+    out = tmp_path / "resumed"
+    interrupted_run(cfg, out, at=len(rows) // 2)
+    assert _runner.resume(out)["stopped"] == whole["stopped"]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]  # noqa: E731
+    assert strip(_rundir.read_metrics(out)) == strip(rows)

@@ -115,6 +115,21 @@ def test_meta_loss_jit_equals_eager_and_has_finite_gradients():
     assert np.all(np.isfinite(grad["ff"])) and np.any(grad["ff"] != 0)
 
 
+def test_the_l1_prior_pushes_a_zero_coefficient_nowhere():
+    """The prior's gradient is l1 sign(theta): 0 for a coefficient at 0 (jnp.abs's would be l1)."""
+    rs = {"ff": rules.polynomial()}
+    net, task = networks.linear(4, 1), tasks.pca(4, 1, num_steps=10)
+    key = jax.random.PRNGKey(0)
+    theta = {"ff": rules.oja() * jnp.asarray([1.0] * 13 + [0.0] * 14) + jnp.asarray([0.0] * 26 + [-0.5])}
+    grads = [
+        jax.grad(lambda t, l1=l1: tasks.meta_loss(rs, net, task, 2, l1=l1)(t, key)[0])(theta)["ff"]
+        for l1 in (0.0, 0.1)
+    ]
+    prior = np.asarray(grads[1] - grads[0])
+    np.testing.assert_allclose(prior, 0.1 * np.sign(np.asarray(theta["ff"])), atol=1e-6)
+    assert np.sum(np.asarray(theta["ff"]) == 0) > 20  # most coefficients sit at 0 and feel no prior
+
+
 def test_finite_dataset_minibatches_come_from_its_points_and_targets_its_pcs():
     task = tasks.pca(6, 2, batch=50, samples=300)
     ep = task.sample(jax.random.PRNGKey(0))

@@ -147,10 +147,7 @@ def claims_file() -> Path:
 def load_claims(path: Path | None = None) -> dict[str, Claim]:
     """The claims of ``path`` (default: the shipped file), in file order; a bad one is one line."""
     path = claims_file() if path is None else Path(path)
-    try:
-        data = read_toml(path)
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: not valid TOML ({' '.join(str(err).split())})") from None
+    data = read_toml(path)  # a missing or malformed file: one line naming it
     out = {}
     for name, table in data.items():
         if not isinstance(table, dict):
@@ -370,6 +367,10 @@ def _details(row: Row, out: Path) -> list[str]:
         lines += ["No seed has finished yet.", ""]
         return lines
     names = list(dict.fromkeys([*c.metrics, *(n for k in c.conditions() for n in k.names())]))
+    missing = [n for n in names if all(s.metrics.get(n) is None for s in row.seeds)]
+    if missing:  # a misspelt metric would otherwise be a silent dash
+        have = sorted({k for s in row.seeds for k, v in s.metrics.items() if v is not None})
+        lines += [f"No finished seed reports {', '.join(missing)}; they report: {', '.join(have)}.", ""]
     head = ["seed", *names, "reached", "wall time", "finished", "code"]
     lines += ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
     for s in row.seeds:

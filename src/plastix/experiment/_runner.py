@@ -161,7 +161,7 @@ def execute(
                 theta = exp.project(opt.theta(state, prepared))
                 row = {"generation": gen, **m, **columns(exp, theta)}
                 gen += 1
-                stopped = _stop(cfg, row)
+                stopped = _stop(cfg, row) or opt.stopped(state)
                 if validate is not None:
                     row["validation_loss"] = float("nan")
                     if gen % m_cfg.validate_every == 0 or gen == m_cfg.generations or stopped:

@@ -32,6 +32,8 @@ class MetaOptimizer(NamedTuple):
         result: ``(state, prepared) -> {name: array}``, what the outer loop
             holds beyond the point ``theta``, for ``final.npz`` (the search
             distribution of an ES, samples of a posterior); default none.
+        stopped: ``state -> reason | None``: the outer loop has nothing left to
+            run (CMA-ES whose restarts are used up), and the run ends; default never.
     """
 
     prepare: Callable[[LossFn, Theta], Any]
@@ -39,3 +41,4 @@ class MetaOptimizer(NamedTuple):
     step: Callable[[Any, Any, Array], tuple[Any, dict[str, float]]]
     theta: Callable[[Any, Any], Theta]
     result: Callable[[Any, Any], Mapping[str, Any]] = lambda state, prepared: {}
+    stopped: Callable[[Any], str | None] = lambda state: None

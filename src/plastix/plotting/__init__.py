@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         rule_manifold,
         seed_sweep,
         spike_coefficients,
+        tuning_curves,
         weights_vs_pcs,
     )
 
@@ -41,6 +42,7 @@ __all__ = [
     "rule_manifold",
     "seed_sweep",
     "spike_coefficients",
+    "tuning_curves",
     "weights_vs_pcs",
 ]
 

@@ -479,6 +479,40 @@ def feedback_learning(
     return _done(axes, new)
 
 
+def tuning_curves(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float], float]],
+    xlabel: str,
+    ylabel: str,
+    log_y: bool = False,
+    ax=None,
+):
+    """Each baseline's score against the coefficient it was tuned over (log x), the chosen value
+    marked: whether its optimum is interior, and how flat the score is around it.
+
+    Args:
+        curves: label -> (values tried, their scores, the value chosen).
+        xlabel, ylabel: what the coefficient and the score are.
+        log_y: a log score axis (an MSE spanning decades).
+    """
+    axes, new = _panels(ax, 1, 1, (5.5, 4))
+    ax = axes[0, 0]
+    for i, (label, (values, scores, chosen)) in enumerate(curves.items()):
+        x, y = np.asarray(values, float), np.asarray(scores, float)
+        order = np.argsort(x)
+        ax.plot(x[order], y[order], "o-", color=f"C{i}", ms=3, lw=1.2, label=label)
+        at = np.flatnonzero(x == chosen)
+        if at.size:
+            ax.plot(chosen, y[at[0]], "*", color=f"C{i}", ms=12, mec="k", mew=0.6)
+    ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title("baselines tuned on meta-training episodes (star: chosen)", fontsize=10)
+    ax.legend(fontsize=8)
+    return _done(axes, new)
+
+
 def coefficient_spread(
     generations: np.ndarray,
     mean: Mapping[str, np.ndarray],

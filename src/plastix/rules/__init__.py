@@ -1,5 +1,6 @@
 """Parametrised plasticity rules and named reference rules."""
 
+from plastix.rules._adam import adam_step
 from plastix.rules._base import Local, Rule, RuleState, Theta, coefficients, describe, project, summarise
 from plastix.rules._mlp import ACTIVATIONS, MLP_SIDES, mlp
 from plastix.rules._per_synapse import PARAMETRISATIONS, SOFT_BOUND_NAMES, per_synapse, soft_bound_hebb
@@ -22,6 +23,7 @@ __all__ = [
     "Rule",
     "RuleState",
     "Theta",
+    "adam_step",
     "anti_hebbian",
     "coefficients",
     "describe",

@@ -152,6 +152,16 @@ def sqrt_chunk(num_steps: int) -> int:
     )
 
 
+def _abs(x: Array) -> Array:
+    """``|x|`` whose gradient is ``sign(x)``: 0 at 0, the subgradient of least norm (and PyTorch's).
+
+    ``jnp.abs``'s gradient at 0 is 1, so an L1 prior would push every coefficient that starts at 0
+    (the term library's published start) downwards from the first meta-step, and Adam would turn
+    that push into a full step.
+    """
+    return x * jax.lax.stop_gradient(jnp.sign(x))
+
+
 def meta_loss(
     rules: Mapping[str, Rule],
     network: Network,
@@ -223,7 +233,7 @@ def meta_loss(
         task_loss = jnp.mean(losses)
         leaves = jax.tree.leaves(theta)
         scales = [1.0] * len(leaves) if l1_scale is None else jax.tree.leaves(l1_scale)
-        penalty = l1 * sum(jnp.sum(jnp.abs(t / s)) for t, s in zip(leaves, scales, strict=True))
+        penalty = l1 * sum(jnp.sum(_abs(t / s)) for t, s in zip(leaves, scales, strict=True))
         # Each rule's own prior (e.g. on the per-synapse deviations of plastix.rules.per_synapse).
         penalty = penalty + sum(rules[p].penalty(theta[p]) for p in sorted(rules) if rules[p].penalty)
         out = {k: jnp.mean(v) for k, v in metrics.items()}

@@ -72,6 +72,21 @@ class CmaEsConfig(OptimizerSection):
         {},
         description="pycma options, e.g. {CMA_diagonal = true} (sep-CMA-ES, for thousands of coefficients)",
     )
+    restarts: int = Field(
+        0,
+        ge=0,
+        le=20,
+        description="IPOP-CMA-ES: restart a stalled run (pycma's termination criteria) with incpopsize "
+        "times the population, this many times (pycma's fmin2); the run ends when they are used up",
+    )
+    bipop: bool = Field(False, description="BIPOP-CMA-ES: restarts alternate large and small populations")
+    incpopsize: float = Field(2.0, gt=1, description="the population's factor per restart")
+
+    def unused(self) -> dict[str, str]:
+        out = super().unused()
+        if not self.restarts:
+            out.update(bipop="restarts = 0", incpopsize="restarts = 0")
+        return out
 
     @field_validator("cma_options")
     @classmethod
@@ -95,7 +110,14 @@ class CmaEsConfig(OptimizerSection):
         options = dict(self.cma_options)
         if self.scale is not None:  # sigma0 in units of each coefficient's scale
             options.setdefault("CMA_stds", list(self.scale))
-        return meta.cma_es(popsize=self.popsize, sigma0=self.sigma0, options=options)
+        return meta.cma_es(
+            popsize=self.popsize,
+            sigma0=self.sigma0,
+            options=options,
+            restarts=self.restarts,
+            bipop=self.bipop,
+            incpopsize=self.incpopsize,
+        )
 
     def candidates(self, dim: int) -> int:
         return self.popsize
@@ -149,6 +171,12 @@ class _Descent(OptimizerSection):
     reject_unstable: float = Field(
         1.0, gt=0, le=1, description="the fraction of unstable episodes at which a theta is given up"
     )
+
+    def unused(self) -> dict[str, str]:
+        out = super().unused()
+        if not self.backtrack:
+            out["reject_unstable"] = "backtrack = 0"
+        return out
 
     def _backtrack(self) -> dict[str, Any]:
         return {"backtrack": self.backtrack or None, "reject_unstable": self.reject_unstable}

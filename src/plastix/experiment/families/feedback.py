@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from plastix import plotting, rules, tasks
+from plastix import meta, plotting, rules, tasks
 from plastix.experiment._family import Family
 from plastix.experiment._family import headline as generic_headline
 from plastix.experiment._progress import sig
@@ -46,26 +46,41 @@ def rules_text(exp, theta) -> dict[str, str]:
     return out
 
 
-def _baseline(exp, feedback: str, heldout_key, tune_key) -> dict:
-    """The pseudo-gradient (``F_1``) alone through ``feedback``, its coefficient tuned on meta-training data.
+def _baseline(exp, feedback: str, heldout_key, tune_key, adam: bool = False) -> dict:
+    """The pseudo-gradient (``F_1``) alone through ``feedback``, its coefficient tuned on meta-training data;
+    with ``adam``, Adam's step on it (:func:`plastix.rules.adam_step`), its step size tuned likewise.
 
-    The coefficient is the best of a log grid by the meta-training loss (other
-    episodes than the held-out ones); the score is on the held-out loss's own
-    meta-test episodes, as the learned rule's.
+    The coefficient is the one of highest query accuracy, the metric the run reports, on
+    meta-training episodes (other episodes than the held-out ones), found on a log grid from 1e-3
+    to 0.3 extended until its best is interior and refined until that best moves by less than 2 %
+    (:func:`plastix.meta.tune_scalar`); the score is on the held-out loss's own meta-test
+    episodes, as the learned rule's. The tuning curve is kept (``tuning``).
     """
     cfg = exp.config
     t = cfg.task
     net = cfg.network.network(feedback=feedback)
-    rule = {"ff": rules.term_library(["pseudo_grad"])}
+    pseudo_grad = rules.term_library(["pseudo_grad"])
+    rule = {"ff": rules.adam_step(pseudo_grad) if adam else pseudo_grad}
     train, test = t.tasks(cfg, feedback)
     kw = dict(unstable_loss=cfg.meta.unstable_loss)
     tune = jax.jit(tasks.meta_loss(rule, net, train, t.heldout_episodes, **kw))
     score = jax.jit(tasks.meta_loss(rule, net, test, t.heldout_episodes, **kw))
-    grid = [float(x) for x in np.geomspace(1e-3, 0.3, 6)]
-    losses = [float(tune({"ff": jnp.array([lr])}, tune_key)[0]) for lr in grid]
-    lr = grid[int(np.argmin(losses))]
-    _, m = score({"ff": jnp.array([lr])}, heldout_key)
-    return {"accuracy": float(m["accuracy"]), "loss": float(m["task_loss"]), "pseudo_grad": lr}
+
+    def error(lr: float) -> float:  # 1 - meta-training accuracy: lower is better
+        return 1.0 - float(tune({"ff": jnp.array([lr])}, tune_key)[1]["accuracy"])
+
+    found = meta.tune_scalar(error, *((1e-5, 0.03) if adam else (1e-3, 0.3)), points=6)
+    _, m = score({"ff": jnp.array([found.best])}, heldout_key)
+    return {
+        "accuracy": float(m["accuracy"]),
+        "loss": float(m["task_loss"]),
+        "pseudo_grad": found.best,
+        "tuning": {
+            "pseudo_grad": list(found.values),
+            "accuracy": [1.0 - e for e in found.scores],
+            "interior": found.interior,
+        },
+    }
 
 
 def example(exp, theta, key, heldout) -> tuple[dict, dict]:
@@ -80,18 +95,24 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
     )  # the held-out loss's episodes; training ones to tune
     fa = _baseline(exp, "random", held, tune)
     bp = _baseline(exp, "symmetric", held, tune)
+    bp_adam = _baseline(exp, "symmetric", held, tune, adam=True)
     acc = np.asarray(heldout["accuracy"], np.float64)
     arrays = {f"w_{l + 1}": np.asarray(w) for l, w in enumerate(final.w["ff"])}
-    arrays.update(accuracy_fa=np.asarray(fa["accuracy"]), accuracy_bp=np.asarray(bp["accuracy"]))
+    arrays.update(
+        accuracy_fa=np.asarray(fa["accuracy"]),
+        accuracy_bp=np.asarray(bp["accuracy"]),
+        accuracy_bp_adam=np.asarray(bp_adam["accuracy"]),
+    )
     names = exp.rules["ff"].names
     summary = {
         "heldout_accuracy": {
             "learned": float(acc.mean()),
             "feedback_alignment": fa["accuracy"],
             "backprop": bp["accuracy"],
+            "backprop_adam": bp_adam["accuracy"],
         },
         "heldout_accuracy_se": float(acc.std(ddof=1) / np.sqrt(acc.size)) if acc.size > 1 else 0.0,
-        "baselines": {"feedback_alignment": fa, "backprop": bp},
+        "baselines": {"feedback_alignment": fa, "backprop": bp, "backprop_adam": bp_adam},
         "terms_kept": [names[i] for i in kept(theta["ff"], names)],
         "chance": 1.0 / cfg.task.ways,
         "heldout_classes_unseen": bool(cfg.task.split),
@@ -104,12 +125,18 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
     return arrays, summary
 
 
-METHODS = {"learned": "learned", "feedback_alignment": "feedback alignment", "backprop": "backprop"}
+METHODS = {
+    "learned": "learned",
+    "feedback_alignment": "feedback alignment",
+    "backprop": "backprop",
+    "backprop_adam": "backprop (Adam)",
+}
 
 
 def figures(exp, history, arrays) -> dict:
     """Coefficients; the meta-test accuracy of the learned rule beside feedback alignment and backprop
-    (the summary's numbers), query accuracy per meta-step, alignment angles per layer."""
+    (the summary's numbers), query accuracy per meta-step, alignment angles per layer; the
+    baselines' tuning curves."""
     names = {p: rule.names for p, rule in exp.rules.items()}
     refs = {p: (name, np.asarray(ref)) for p, (name, ref) in exp.references.items()}
     figs = {"coefficients.png": plotting.coefficients(history.generations, history.theta, names, refs)}
@@ -131,6 +158,16 @@ def figures(exp, history, arrays) -> dict:
             }
         figs["feedback.png"] = plotting.feedback_learning(
             history.generations, metric, meta_test, se, chance=summary.get("chance")
+        )
+    baselines = (history.summary or {}).get("baselines", {})
+    curves = {
+        METHODS.get(k, k): (b["tuning"]["pseudo_grad"], b["tuning"]["accuracy"], b["pseudo_grad"])
+        for k, b in baselines.items()
+        if "tuning" in b  # a summary written before the curves were kept has none
+    }
+    if curves:
+        figs["tuning.png"] = plotting.tuning_curves(
+            curves, "pseudo-gradient coefficient (Adam: its step size)", "meta-training query accuracy"
         )
     return figs
 
@@ -170,7 +207,8 @@ def summary_lines(summary: dict) -> list[str]:
     angles = ", ".join(f"{k}: {sig(v, 3)}°" for k, v in summary["angles_error_signal"].items())
     return [
         f"meta-test accuracy: learned {acc['learned']:.3f} ± {summary['heldout_accuracy_se']:.3f}, "
-        f"feedback alignment {acc['feedback_alignment']:.3f}, backprop {acc['backprop']:.3f}",
+        f"feedback alignment {acc['feedback_alignment']:.3f}, backprop {acc['backprop']:.3f}"
+        + (f", backprop with Adam {acc['backprop_adam']:.3f}" if "backprop_adam" in acc else ""),
         criterion(summary),
         f"error-signal angle to backprop per hidden layer: {angles or '-'}",
         f"terms kept: {', '.join(summary['terms_kept']) or '-'}",

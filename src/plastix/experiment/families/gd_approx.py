@@ -30,7 +30,7 @@ from plastix.experiment._progress import sig
 from plastix.experiment._seeds import HELDOUT, PRUNE, stream
 from plastix.experiment.components import itemsize
 
-GD_GRID = np.geomspace(1e-3, 1.0, 13)  # gradient descent's step sizes tried when none is given
+GD_GRID = np.geomspace(1e-3, 1.0, 13)  # gradient descent's first grid of steps when none is given
 SHARED_SIGMA0 = 0.1  # CMA-ES's step on the shared baseline's 3 coefficients per projection
 
 
@@ -106,24 +106,32 @@ def capped(episodes, cap: float) -> np.ndarray:
 
 
 def _gd(exp, tune_key, held_key) -> dict:
-    """Gradient descent with its step tuned on training episodes (or as given), scored on held-out ones."""
+    """Gradient descent with its step tuned on training episodes (or as given), scored on held-out ones.
+
+    The step is the one of lowest mean test MSE (the metric the run reports) on training episodes,
+    found on :data:`GD_GRID`, extended until its best is interior and refined until that best
+    moves by less than 2 % (:func:`plastix.meta.tune_scalar`); the tuning curve is kept.
+    """
     cfg = exp.config
     names = exp.network.plastic
     eta = cfg.network.eta
     n = cfg.task.heldout_episodes
     tune, score = _mse_score(cfg, gd_rules(names), n)
-    lrs = [cfg.task.gd_learning_rate] if cfg.task.gd_learning_rate else [float(x) for x in GD_GRID]
     cap = cfg.meta.unstable_loss
-    losses = [
-        float(capped(tune(gd_theta(names, lr / eta), tune_key)[1]["episodes"], cap).mean()) for lr in lrs
-    ]
-    lr = lrs[int(np.argmin(losses))]
+
+    def mse(lr: float) -> float:
+        return float(capped(tune(gd_theta(names, lr / eta), tune_key)[1]["episodes"], cap).mean())
+
+    if cfg.task.gd_learning_rate:
+        lr, tuning = (
+            cfg.task.gd_learning_rate,
+            {str(cfg.task.gd_learning_rate): mse(cfg.task.gd_learning_rate)},
+        )
+    else:
+        found = meta.tune_scalar(mse, float(GD_GRID[0]), float(GD_GRID[-1]), points=len(GD_GRID))
+        lr, tuning = found.best, dict(zip(map(str, found.values), found.scores, strict=True))
     _, m = score(gd_theta(names, lr / eta), held_key)
-    return {
-        "learning_rate": lr,
-        "episodes": m["episodes"],
-        "tuning": dict(zip(map(str, lrs), losses, strict=True)),
-    }
+    return {"learning_rate": lr, "episodes": m["episodes"], "tuning": tuning}
 
 
 def _shared(exp, theta, key) -> dict[str, jax.Array]:
@@ -273,6 +281,13 @@ def figures(exp, history, arrays) -> dict:
         {v: arrays[f"curve_{k}"] for k, v in CURVES.items() if f"curve_{k}" in arrays},
         finals={CURVES[k]: v for k, v in by.items() if k in CURVES} if by else None,
     )
+    tuning = (history.summary or {}).get("gd_tuning", {})
+    if len(tuning) > 1:  # tuned, not given
+        steps = [float(k) for k in tuning]
+        curve = {CURVES["gd"]: (steps, list(tuning.values()), history.summary["gd_learning_rate"])}
+        figs["tuning.png"] = plotting.tuning_curves(
+            curve, "gradient descent's step size", "test MSE (training episodes)", log_y=True
+        )
     return figs
 
 
