@@ -46,6 +46,17 @@ def test_fixed_teacher_is_shared_by_episodes_and_a_family_draws_new_ones():
     assert not np.allclose(teacher_map(c), teacher_map(d), atol=1e-2)
 
 
+def test_heterogeneous_inputs_have_their_fixed_variances_and_correlation_in_every_episode():
+    """x_j = s_j (sqrt(1 - c) z_j + sqrt(c) z_0): variance s_j^2, correlation c, the same in every episode."""
+    scales, c = jnp.asarray([0.6, 0.8, 1.0, 1.3, 1.7]), 0.3
+    task = tasks.teacher(D, K, _predict(), samples=20000, input_scales=scales, input_correlation=c)
+    for i in (1, 2):
+        x = np.asarray(task.sample(jax.random.PRNGKey(i))["x"], np.float64)
+        np.testing.assert_allclose(x.std(axis=0), np.asarray(scales), rtol=0.03)
+        corr = np.corrcoef(x.T)[np.triu_indices(D, 1)]
+        np.testing.assert_allclose(corr, c, atol=0.03)
+
+
 def test_a_nonlinear_teacher_is_not_fit_by_a_linear_map():
     task = tasks.teacher(D, K, _predict(), hidden=8, gain=3.0, test_samples=2000)
     ep = task.sample(jax.random.PRNGKey(3))

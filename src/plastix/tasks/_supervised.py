@@ -117,6 +117,8 @@ def teacher(
     fixed: jax.Array | None = None,
     objective: str = "task",
     twin: Recorder | None = None,
+    input_scales: jax.Array | None = None,
+    input_correlation: float = 0.0,
 ) -> Task:
     r"""Regression onto a random teacher network: ``x ~ N(0, I)``, ``t = T x`` or ``t = T_2 tanh(T_1 x)``.
 
@@ -129,6 +131,10 @@ def teacher(
         fixed: a key: every episode has the teacher of that key (one fixed
             task; episodes differ in samples, their order and the student's
             initial weights). ``None``: a new teacher per episode (a task family).
+        input_scales, input_correlation: inputs with fixed heterogeneous statistics,
+            common to every episode: ``x_j = s_j (sqrt(1 - c) z_j + sqrt(c) z_0)``
+            with ``z ~ N(0, I)``, so input ``j`` has variance ``s_j^2`` and every
+            pair correlation ``c`` (one shared factor ``z_0``); ``None``: ``s = 1``.
     """
     if n_in < 1 or n_out < 1 or hidden < 0 or samples < 1 or test_samples < 1:
         raise ValueError("teacher: n_in, n_out, samples, test_samples must be >= 1 and hidden >= 0")
@@ -142,11 +148,16 @@ def teacher(
         t2 = jax.random.normal(k2, (n_out, hidden)) / jnp.sqrt(hidden)
         return lambda x: jnp.tanh(x @ t1.T) @ t2.T
 
+    def draw_inputs(key, n):
+        z = jax.random.normal(key, (n, n_in + 1))
+        c = input_correlation
+        x = jnp.sqrt(1.0 - c) * z[:, 1:] + jnp.sqrt(c) * z[:, :1]
+        return x if input_scales is None else x * input_scales
+
     def sample(key):
         k_t, k_x, k_test, k_noise = jax.random.split(key, 4)
         f = draw_teacher(k_t if fixed is None else fixed)
-        x = jax.random.normal(k_x, (samples, n_in))
-        test_x = jax.random.normal(k_test, (test_samples, n_in))
+        x, test_x = draw_inputs(k_x, samples), draw_inputs(k_test, test_samples)
         target = f(x) + noise * jax.random.normal(k_noise, (samples, n_out))
         return {"x": x, "target": target, "test_x": test_x, "test_target": f(test_x)}
 

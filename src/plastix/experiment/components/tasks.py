@@ -361,9 +361,21 @@ class SupervisedTaskConfig(TaskSection):
     teacher_hidden: int = Field(0, ge=0, description="hidden units of the teacher (0: linear teacher)")
     teacher_gain: float = Field(2.0, gt=0, description="gain of the teacher's hidden layer")
     teacher_seed: int | None = Field(
-        None, ge=0, lt=SEED_LIMIT, description="setting fixed: the teacher's seed (default: seed)"
+        None,
+        ge=0,
+        lt=SEED_LIMIT,
+        description="the seed of the fixed teacher and of the inputs' statistics (default: seed)",
     )
     noise: float = Field(0.0, ge=0, description="sd of the noise on training targets")
+    input_spread: float = Field(
+        1.0,
+        ge=1,
+        description="teacher: input variances spread log-uniformly over this ratio (10: a decade), drawn "
+        "once from the teacher's seed and common to every episode",
+    )
+    input_correlation: float = Field(
+        0.0, ge=0, lt=1, description="teacher: correlation of every pair of inputs (one shared factor)"
+    )
     samples: int = Field(100, ge=1, description="training samples per episode, one per inner step")
     test_samples: int = Field(200, ge=1, description="test samples per episode (the loss)")
     heldout_fraction: float = Field(
@@ -415,6 +427,14 @@ class SupervisedTaskConfig(TaskSection):
     def inner_steps(self, cfg) -> int:
         return self.samples
 
+    def input_scales(self, key, n_in: int):
+        """Each input's sd, ``spread^((u_j - 1/2) / 2)`` with ``u_j ~ U(0, 1)`` from ``key`` (its
+        variances then span at most ``input_spread``); ``None`` without a spread."""
+        if self.input_spread == 1.0:
+            return None
+        u = jax.random.uniform(jax.random.fold_in(key, 1), (n_in,))
+        return self.input_spread ** ((u - 0.5) / 2)
+
     def digit_pools(self):
         """Training and held-out ``(images, labels)`` of the digits, split by ``split_seed``."""
         x, y = digits()
@@ -441,12 +461,11 @@ class SupervisedTaskConfig(TaskSection):
                 return tasks.labelled(x, y, DIGITS[1], predict, self.samples, self.test_samples, obj, twin)
 
             return make(xt, yt), make(xh, yh)
-        fixed = None
-        if self.setting == "fixed":
-            fixed = jax.random.PRNGKey(cfg.seed if self.teacher_seed is None else self.teacher_seed)
+        key = jax.random.PRNGKey(cfg.seed if self.teacher_seed is None else self.teacher_seed)
+        fixed = key if self.setting == "fixed" else None
         shape = (n.sizes[0], n.sizes[-1])
         task = tasks.teacher(
             *shape, predict, self.teacher_hidden, self.teacher_gain, self.samples, self.test_samples,
-            self.noise, fixed, obj, twin,
+            self.noise, fixed, obj, twin, self.input_scales(key, shape[0]), self.input_correlation,
         )  # fmt: skip
         return task, None
