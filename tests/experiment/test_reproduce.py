@@ -124,7 +124,7 @@ def test_claims_run_in_pieces_into_the_table(tmp_path, tiny_config, capsys):
     assert spec is not None and spec["unfinished"] == [2]
     mtimes = {s: (out / "tiny" / f"seed-{s}" / "summary.json").stat().st_mtime_ns for s in (0, 1)}
     summary = json.loads((out / "tiny" / "seed-0" / "summary.json").read_text())
-    assert set(summary["provenance"]) == {"finished", "code"}
+    assert set(summary["provenance"]) == {"finished", "code", "machine", "load_average"}
 
     # The rest: every claim, which runs seed 2 only (the second claim shares the runs).
     capsys.readouterr()

@@ -235,17 +235,19 @@ class Seed(NamedTuple):
     wall_s: float | None
     finished: str  # the date it finished (UTC)
     code: str  # the plastix version (and commit) that ran it
+    machine: str  # what it ran on ("" before provenance was recorded)
+    load: float | None  # the machine's load average as it finished
 
 
 def _seed(claim: Claim, family: str | None, seed: int, path: Path) -> Seed | None:
     summary = rd.read_summary(path)
     if summary is None:
         return None
-    head = {k: sweeps._number(v) for k, v in get(family).headline(summary).items()}
+    head = {k: sweeps.finite_number(v) for k, v in get(family).headline(summary).items()}
     verdicts = [c.holds(head) for c in claim.conditions()]
     reached = None if not verdicts or None in verdicts else all(verdicts)
     timings = summary.get("timings", {})
-    wall = sweeps._number(timings.get("total_s", summary.get("wall_s")))
+    wall = sweeps.finite_number(timings.get("total_s", summary.get("wall_s")))
     prov = summary.get("provenance") or {}
     finished = prov.get("finished") or datetime.datetime.fromtimestamp(
         (path / rd.SUMMARY).stat().st_mtime, datetime.UTC
@@ -253,7 +255,8 @@ def _seed(claim: Claim, family: str | None, seed: int, path: Path) -> Seed | Non
     code = prov.get("code")
     if code is None:  # a run from before provenance: the version its config recorded
         code = tomllib.loads((path / rd.CONFIG).read_text()).get("versions", {}).get("plastix", "unknown")
-    return Seed(seed, head, reached, wall, finished[:10], code)
+    load = sweeps.finite_number(prov.get("load_average"))
+    return Seed(seed, head, reached, wall, finished[:10], code, prov.get("machine", ""), load)
 
 
 class Row(NamedTuple):
@@ -319,7 +322,9 @@ def table(claims: Mapping[str, Claim], out: Path) -> str:
         "Each row is a claim of a source paper, the config that tests it, and what plastix measured "
         "over seeds: the mean ± standard error over the finished seeds of each metric (the run "
         "summary's headline, as `plastix show DIR --json` gives it), how many of them reach the claim "
-        "(every condition under the table holds for that seed), and what a seed cost. Regenerate it "
+        "(every condition under the table holds for that seed), and what a seed cost (its wall time, "
+        "with the machine and its load average as the seed finished: two runs at once on 2 cores "
+        "take longer each). Regenerate it "
         "with `plastix reproduce` (all claims; it runs only the seeds that have not run, and "
         "continues a killed piece where it stopped) or `plastix reproduce NAME --seeds 0-2` (a "
         "piece of one claim); `plastix reproduce --table` rewrites this page from what has run. "
@@ -344,6 +349,16 @@ def table(claims: Mapping[str, Claim], out: Path) -> str:
             if row.pending:
                 run += f" ({sweeps.format_seeds(row.pending)} pending)"
             wall = _wall(done)
+            machines = sorted({s.machine for s in done if s.machine})
+            loads = [s.load for s in done if s.load is not None]
+            if machines:
+                wall += f" on {'; '.join(machines)}"
+            if loads:
+                wall += (
+                    f", load {min(loads):.1f}–{max(loads):.1f}"
+                    if len(loads) > 1
+                    else f", load {loads[0]:.1f}"
+                )
             dates = sorted({s.finished for s in done})
             codes = sorted({s.code for s in done})
             when = (dates[-1] if len(dates) == 1 else f"{dates[0]} – {dates[-1]}") if dates else "–"
@@ -371,14 +386,15 @@ def _details(row: Row, out: Path) -> list[str]:
     if missing:  # a misspelt metric would otherwise be a silent dash
         have = sorted({k for s in row.seeds for k, v in s.metrics.items() if v is not None})
         lines += [f"No finished seed reports {', '.join(missing)}; they report: {', '.join(have)}.", ""]
-    head = ["seed", *names, "reached", "wall time", "finished", "code"]
+    head = ["seed", *names, "reached", "wall time", "load", "finished", "code"]
     lines += ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
     for s in row.seeds:
         values = ["–" if s.metrics.get(n) is None else sig(s.metrics[n], 4) for n in names]
         reached = {True: "yes", False: "no", None: "–"}[s.reached]
         wall = "–" if s.wall_s is None else _seconds(s.wall_s)
+        load = "–" if s.load is None else f"{s.load:.1f}"
         lines.append(
-            "| " + " | ".join([str(s.seed), *values, reached, wall, s.finished, f"`{s.code}`"]) + " |"
+            "| " + " | ".join([str(s.seed), *values, reached, wall, load, s.finished, f"`{s.code}`"]) + " |"
         )
     return [*lines, ""]
 

@@ -21,6 +21,7 @@ import math
 import numbers
 import os
 import pickle
+import platform
 import shutil
 import subprocess
 import tomllib
@@ -84,11 +85,15 @@ def _installed(pkg: str) -> bool:
     return True
 
 
-def provenance() -> dict[str, str]:
-    """When a run finished (UTC) and which code ran it: ``summary.json``'s ``provenance``."""
+def provenance() -> dict[str, str | float]:
+    """When a run finished (UTC), which code ran it, on what, and how loaded the machine was then
+    (the 1-minute load average: wall times taken beside other work are longer):
+    ``summary.json``'s ``provenance``."""
     return {
         "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "code": code_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "load_average": round(os.getloadavg()[0], 2),
     }
 
 

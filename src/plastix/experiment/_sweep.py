@@ -768,7 +768,7 @@ def _run_ray(
 # --- the aggregate ---------------------------------------------------------------------------------
 
 
-def _number(x: Any) -> float | None:
+def finite_number(x: Any) -> float | None:
     """A finite float, else ``None`` (JSON has no NaN; a missing value is not a zero)."""
     if isinstance(x, bool) or not isinstance(x, int | float | np.number):
         return None
@@ -780,8 +780,8 @@ def _stats(values: list[float | None]) -> dict[str, Any]:
     """Mean and standard error (sample sd / sqrt(n)) of the values given; ``se`` is ``None`` for n < 2."""
     v = np.array([x for x in values if x is not None], np.float64)
     n = int(v.size)
-    mean = _number(v.mean()) if n else None
-    se = _number(v.std(ddof=1) / math.sqrt(n)) if n > 1 else None
+    mean = finite_number(v.mean()) if n else None
+    se = finite_number(v.std(ddof=1) / math.sqrt(n)) if n > 1 else None
     return {"mean": mean, "se": se, "n": n, "values": values}
 
 
@@ -798,7 +798,7 @@ def _over_seeds(family_name: str | None, dirs: Mapping[int, Path]) -> dict[str, 
     names = list(dict.fromkeys(k for h in heads.values() for k in h))
     agg: dict[str, Any] = {
         "seeds": list(heads),
-        "metrics": {k: _stats([_number(h.get(k)) for h in heads.values()]) for k in names},
+        "metrics": {k: _stats([finite_number(h.get(k)) for h in heads.values()]) for k in names},
     }
     if todo:
         agg["unfinished"] = todo

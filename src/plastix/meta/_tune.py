@@ -32,8 +32,9 @@ def tune_scalar(
     best value is at an edge of what was tried, try two more beyond it, at the
     grid's spacing (a baseline tuned at the edge of its grid may be far from its
     optimum); once it is interior, try the geometric midpoints between it and
-    its two neighbours, until a refinement changes the best score by less than
-    ``tol`` of it (relative) or ``max_evals`` values were scored. A non-finite
+    its two neighbours, until both neighbours score within ``tol`` of it
+    (relative; then a finer grid between them moves the best by about ``tol`` at
+    most, for a score convex there) or ``max_evals`` values were scored. A non-finite
     score counts as worse than any finite one. Deterministic: ``score`` should
     be evaluated on fixed episodes (common random numbers), so that the values
     differ only in ``x``.
@@ -42,7 +43,7 @@ def tune_scalar(
         score: value -> score, lower is better (a loss, or ``1 - accuracy``).
         lo, hi: the first grid's range, ``0 < lo < hi``.
         points: the first grid's size (>= 3).
-        tol: stop when a refinement improves the best score by less than this fraction.
+        tol: stop when the best's neighbours score within this fraction of it.
         max_evals: the most values scored.
         limits: the range beyond which the grid is never extended.
     """
@@ -58,7 +59,6 @@ def tune_scalar(
     ratio = (hi / lo) ** (1 / (points - 1))
     for k in range(points):
         f(lo * ratio**k)
-    before = None
     while len(tried) < max_evals:
         xs = sorted(tried)
         i = min(range(len(xs)), key=lambda j: (tried[xs[j]], j))
@@ -72,9 +72,8 @@ def tune_scalar(
                 f(x)
             if beyond:
                 continue
-        if before is not None and abs(before - best) <= tol * abs(before):
-            break
-        before = best
+        if 0 < i < len(xs) - 1 and max(tried[xs[i - 1]], tried[xs[i + 1]]) - best <= tol * abs(best):
+            break  # flat at this spacing: a finer grid between the neighbours would move it < tol
         ratio = math.sqrt(ratio)  # the new points halve the spacing (in log) around the best
         if i > 0:
             f(math.sqrt(xs[i - 1] * xs[i]))
