@@ -2,6 +2,7 @@
 
 import json
 
+import jax
 import numpy as np
 import pytest
 
@@ -60,8 +61,41 @@ def test_teacher_run_puts_gd_shared_and_per_synapse_side_by_side(tmp_path, capsy
     assert final["curve_gd"][:, -1].mean() < 0.5 * final["curve_gd"][:, 0].mean()
     header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"theta_l1_g2", "theta_l1_g2_sd", "validation_loss"} <= set(header)
-    for fig in ("loss.png", "coefficients.png", "coefficient_histograms.png", "learning_curves.png"):
+    for fig in (
+        "loss.png",
+        "coefficients.png",
+        "coefficient_histograms.png",
+        "learning_curves.png",
+        "tuning.png",
+    ):
         assert (out / "figures" / fig).stat().st_size > 5000
+    # Gradient descent's step is the best of its tuning curve, whose best is interior.
+    tuning = {float(k): v for k, v in s["gd_tuning"].items()}
+    assert tuning[s["gd_learning_rate"]] == min(tuning.values())
+    assert min(tuning) < s["gd_learning_rate"] < max(tuning)
+    assert "coefficient_inverse_variance_corr" not in s  # isotropic inputs: nothing to follow
+
+
+def test_coefficients_following_the_inverse_input_variances_score_one():
+    """With ``task.input_spread`` the summary says how each per-synapse coefficient follows 1 / var_j."""
+    from plastix.experiment.families import gd_approx
+
+    cfg = experiment.load(
+        experiment.shipped_config("gd_approx_teacher"),
+        ["task.setting=family", "task.input_spread=10", "network.sizes=[6, 3]"],
+    )
+    exp = experiment.build(cfg)
+    key = jax.random.PRNGKey(cfg.seed)
+    inverse = 1.0 / np.asarray(cfg.task.input_scales(key, 6)) ** 2
+    assert inverse.max() / inverse.min() > 2  # spread
+    rng = np.random.default_rng(0)
+    theta = np.stack(
+        [np.tile(inverse, (3, 1)), np.tile(-inverse, (3, 1)), rng.normal(size=(3, 6))], axis=-1
+    )  # [post, pre, (g2, g0, b)]: g2 = 1 / var_j, g0 = -1 / var_j, b unrelated
+    corr = gd_approx._inverse_variance_corr(exp, {"l1": theta})
+    assert corr["g2"] == pytest.approx(1.0) and corr["g0"] == pytest.approx(-1.0) and abs(corr["b"]) < 0.9
+    headline = gd_approx.headline({"coefficient_inverse_variance_corr": corr})
+    assert headline["corr_g2_inverse_variance"] == pytest.approx(1.0)
 
 
 def test_digits_run_reports_accuracy_by_method(tmp_path, capsys):

@@ -182,6 +182,23 @@ def _stats(v) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
 
 
+def _inverse_variance_corr(exp, theta) -> dict[str, float]:
+    """With inputs of spread variances (``task.input_spread``), how each per-synapse coefficient of
+    the input projection follows them: ``corr_j(mean_i c_ij, 1 / var_j)`` per coefficient name (a
+    per-input step size for least squares on such inputs is ``1 / var_j``). Empty otherwise."""
+    cfg = exp.config
+    t, p = cfg.task, exp.network.plastic[0]
+    if t.problem != "teacher" or t.input_spread == 1.0 or exp.rules[p].synapses is None:
+        return {}
+    n_in = cfg.network.sizes[0]
+    key = jax.random.PRNGKey(cfg.seed if t.teacher_seed is None else t.teacher_seed)
+    inverse = 1.0 / np.asarray(t.input_scales(key, n_in), np.float64) ** 2
+    c = _coefficients(exp, theta)[p].reshape(-1, n_in, exp.rules[p].size)  # [post, pre, k]
+    return {
+        n: float(np.corrcoef(c[:, :, k].mean(0), inverse)[0, 1]) for k, n in enumerate(exp.rules[p].names)
+    }
+
+
 def example(exp, theta, key, heldout) -> tuple[dict, dict]:
     """Held-out test loss of gradient descent, the best shared rule and the learned rule; learning curves."""
     cfg = exp.config
@@ -233,6 +250,9 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
     }
     if acc_by:
         summary["heldout_accuracy_by_method"] = acc_by
+    corr = _inverse_variance_corr(exp, theta)
+    if corr:
+        summary["coefficient_inverse_variance_corr"] = corr
     if per_synapse:
         gd_l, sh_l, ps_l = loss_by["gd"], loss_by["shared"], loss_by["per_synapse"]
         summary["gap_to_gd"] = ps_l - gd_l
@@ -292,8 +312,8 @@ def figures(exp, history, arrays) -> dict:
 
 
 def headline(summary: dict) -> dict[str, float | None]:
-    """The generic metrics, held-out test MSE (and accuracy) per method, and the per-synapse rule's
-    gap to gradient descent."""
+    """The generic metrics, held-out test MSE (and accuracy) per method, the per-synapse rule's
+    gap to gradient descent, and (spread input variances) how its coefficients follow them."""
     out = generic_headline(summary)
     # A method a run has not (no per-synapse rule: no per-synapse score) is no metric of it.
     out.update({f"mse_{k}": v for k, v in summary.get("heldout_loss_by_method", {}).items() if v is not None})
@@ -301,6 +321,12 @@ def headline(summary: dict) -> dict[str, float | None]:
     for k in ("gap_to_gd", "shared_gap_closed"):
         if k in summary:
             out[k] = summary[k]
+    out.update(
+        {
+            f"corr_{k}_inverse_variance": v
+            for k, v in summary.get("coefficient_inverse_variance_corr", {}).items()
+        }
+    )
     return out
 
 
