@@ -245,7 +245,7 @@ def test_a_sweep_off_a_terminal_writes_a_line_per_run(tiny_config, tmp_path):
 def test_cma_restarts_run_resume_and_end_the_run_when_used_up(tiny_config, tmp_path):
     """``meta.restarts``: IPOP-CMA-ES. Runs stall at once here (pycma's tolfun far above the loss's
     spread), so the two restarts are used up within the budget and the run ends there."""
-    stall = "meta.cma_options={tolfun = 1e3, tolflatfitness = 1}"
+    stall = "meta.cma_options={tolfun = 1e3, tolflatfitness = 1}"  # every run stops at once
     overrides = ["meta.generations=40", "meta.restarts=2", stall]
     cfg = load(tiny_config, overrides)
     whole = _runner.run(cfg, tmp_path / "whole")

@@ -50,7 +50,13 @@ Optax = Annotated[str, AfterValidator(_optax)]
 
 #: pycma options plastix sets itself: the population from ``meta.popsize``, and a seeded
 #: generator of its own so that a checkpoint resumes bit for bit.
-CMA_OWN = {"popsize": "meta.popsize", "seed": "seed", "randn": "seed", "verbose": None}
+CMA_OWN = {
+    "popsize": "meta.popsize",
+    "seed": "seed",
+    "randn": "seed",
+    "verbose": None,
+    "tolstagnation": "meta.stall_generations",
+}
 CMA_FULL_MAX = 2000  # coefficients beyond which full CMA-ES is refused (its covariance is dim x dim)
 
 
@@ -81,6 +87,12 @@ class CmaEsConfig(OptimizerSection):
     )
     bipop: bool = Field(False, description="BIPOP-CMA-ES: restarts alternate large and small populations")
     incpopsize: float = Field(2.0, gt=1, description="the population's factor per restart")
+    stall_generations: int | None = Field(
+        None,
+        ge=1,
+        description="generations without improvement after which a run stops (pycma's tolstagnation; "
+        "with restarts, starts again); default pycma's, 100 + 100 N^1.5 / popsize for N coefficients",
+    )
 
     def unused(self) -> dict[str, str]:
         out = super().unused()
@@ -110,6 +122,8 @@ class CmaEsConfig(OptimizerSection):
         options = dict(self.cma_options)
         if self.scale is not None:  # sigma0 in units of each coefficient's scale
             options.setdefault("CMA_stds", list(self.scale))
+        if self.stall_generations is not None:
+            options["tolstagnation"] = self.stall_generations
         return meta.cma_es(
             popsize=self.popsize,
             sigma0=self.sigma0,
