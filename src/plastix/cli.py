@@ -651,6 +651,7 @@ def _reproduce(args) -> int:
     seeds = None if args.seeds is None else sweeps.parse_seeds(args.seeds)
     if args.table and (args.seeds or args.claims):
         raise UserError("--table writes the table of every claim from what has run: give no CLAIM or --seeds")
+    repro.check_doc(args.doc, args.force)
     failed = {}
     if not args.table:
         placement = _placement_of(args)
@@ -668,6 +669,11 @@ def _reproduce(args) -> int:
                 repro.run(p, args.out, placement, progress, report)
             except sweeps.SweepFailed as err:
                 failed[p.name] = str(err)
+            except KeyboardInterrupt as err:  # every finished generation is kept: the same command continues
+                sys.stderr.write(
+                    f"interrupted in claim {p.name}; continue with the same plastix reproduce command\n"
+                )
+                return getattr(err, "exit_code", 130)
             finally:
                 if bar:
                     bar.stop()

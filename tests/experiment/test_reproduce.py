@@ -154,6 +154,7 @@ def test_refusals(tmp_path, tiny_config, capsys):
         ([*base, "tiny_oja", "--seeds", "3"], "claim tiny_oja has seeds 0-2, not 3"),
         ([*base, "tiny_oja", "--table"], "--table"),
         ([*base, "--table", "--doc", str(doc)], "was not written by plastix reproduce"),
+        ([*base, "tiny_oja", "--doc", str(doc)], "was not written by plastix reproduce"),  # before any run
     ]
     for argv, message in cases:
         capsys.readouterr()

@@ -399,8 +399,9 @@ def _details(row: Row, out: Path) -> list[str]:
     return [*lines, ""]
 
 
-def write_table(claims: Mapping[str, Claim], out: Path, doc: Path, force: bool = False) -> Path:
-    """Write :func:`table` to ``doc``; a file there that this module did not write stays, unless ``force``."""
+def check_doc(doc: Path, force: bool = False) -> None:
+    """Refuse ``doc`` when a file there was not written by this module (unless ``force``): before
+    any claim runs, so that hours of runs do not end on a refusal."""
     doc = Path(doc)
     if doc.exists() and not force:
         try:
@@ -409,6 +410,12 @@ def write_table(claims: Mapping[str, Claim], out: Path, doc: Path, force: bool =
             first = ""
         if first != MARK:
             raise UserError(f"--doc {doc}: exists and was not written by plastix reproduce (use --force)")
+
+
+def write_table(claims: Mapping[str, Claim], out: Path, doc: Path, force: bool = False) -> Path:
+    """Write :func:`table` to ``doc``; a file there that this module did not write stays, unless ``force``."""
+    doc = Path(doc)
+    check_doc(doc, force)
     rd.atomic_write(doc, (table(claims, out) + "\n").encode())
     return doc
 
