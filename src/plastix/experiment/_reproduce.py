@@ -340,8 +340,9 @@ def table(claims: Mapping[str, Claim], out: Path) -> str:
         title = f"**{row.name}**: {c.title} ({c.source})"
         done = row.seeds or []
         measured = "; ".join(f"{m} {_mean_se([s.metrics.get(m) for s in done])}" for m in c.metrics)
-        if row.seeds is None:
-            measured, reach, run, wall, when = "not run", "–", f"0 of {len(row.pending)}", "–", "–"
+        if not done:
+            measured, reach, wall, when = "no seed finished", "–", "–", "–"
+            run = f"0 of {len(row.pending)}" + (" (started)" if row.seeds is not None else "")
         else:
             judged = [s for s in done if s.reached is not None]
             reach = f"{sum(s.reached for s in judged)} of {len(judged)}" if c.reach else "–"
