@@ -4,7 +4,7 @@ A claims file (TOML, one table per claim; the shipped one is ``plastix/claims.to
 each claim where it was published, what the paper reports, which config and overrides test it,
 the metrics read from every seed's summary (its family's headline, as ``plastix show --json`` and
 ``plastix sweep`` give them), the conditions under which a seed reaches the claim, and the seeds.
-:func:`reproduce` runs the seeds that have not run, as one sweep per claim in
+:func:`plan` checks the claims and :func:`run` runs the seeds that have not run, as one sweep per claim in
 ``<out>/<claim>/seed-<k>/`` (resumable: a killed piece continues where it stopped; on Ray when
 asked); :func:`write_table` turns whatever has finished into ``docs/reproduction.md``: claim,
 published, mean ± standard error over the finished seeds, the fraction of seeds that reach it, the
@@ -14,7 +14,6 @@ seeds run and pending, the command, wall time per seed, and when and with which 
 from __future__ import annotations
 
 import datetime
-import math
 import re
 import shlex
 import tomllib
@@ -288,11 +287,10 @@ def rows(claims: Mapping[str, Claim], out: Path) -> list[Row]:
 
 
 def _mean_se(values: Sequence[float | None]) -> str:
-    v = np.array([x for x in values if x is not None], np.float64)
-    if v.size == 0:
+    m = sweeps.stats(list(values))
+    if m["mean"] is None:
         return "–"
-    text = sig(float(v.mean()), 3)
-    return text + (f" ± {sig(float(v.std(ddof=1) / math.sqrt(v.size)), 2)}" if v.size > 1 else "")
+    return sig(m["mean"], 3) + ("" if m["se"] is None else f" ± {sig(m['se'], 2)}")
 
 
 def _wall(seeds: Sequence[Seed]) -> str:

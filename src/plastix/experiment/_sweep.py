@@ -776,7 +776,7 @@ def finite_number(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _stats(values: list[float | None]) -> dict[str, Any]:
+def stats(values: list[float | None]) -> dict[str, Any]:
     """Mean and standard error (sample sd / sqrt(n)) of the values given; ``se`` is ``None`` for n < 2."""
     v = np.array([x for x in values if x is not None], np.float64)
     n = int(v.size)
@@ -798,7 +798,7 @@ def _over_seeds(family_name: str | None, dirs: Mapping[int, Path]) -> dict[str, 
     names = list(dict.fromkeys(k for h in heads.values() for k in h))
     agg: dict[str, Any] = {
         "seeds": list(heads),
-        "metrics": {k: _stats([finite_number(h.get(k)) for h in heads.values()]) for k in names},
+        "metrics": {k: stats([finite_number(h.get(k)) for h in heads.values()]) for k in names},
     }
     if todo:
         agg["unfinished"] = todo
