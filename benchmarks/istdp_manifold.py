@@ -127,6 +127,7 @@ def analyse_run(run: Path, protocols: dict, episodes: int) -> dict:
     th = np.asarray(theta["inh"], np.float64)
     return {
         "seed": cfg.seed,
+        "config": cfg.name,
         "run": str(run),
         "generations": summary["generations"],
         "wall_s": summary["wall_s"],
@@ -242,9 +243,23 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default="istdp_manifold", help="file name stem")
     ap.add_argument("--episodes", type=int, default=4, help="held-out datasets recorded per start")
     ap.add_argument("--command", action="append", default=[], help="a command to list in NAME.md")
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the sweeps of an existing NAME.json that no --sweep names (analysed before; their "
+        "run directories may be gone)",
+    )
     args = ap.parse_args(argv)
     protocols: dict = {}
     groups: dict[str, list[dict]] = {}
+    previous = args.out / f"{args.name}.json"
+    if args.keep and previous.exists():
+        groups = json.loads(previous.read_text())
+    if args.keep and previous.with_suffix(".md").exists():
+        # The commands of the kept sweeps stay listed, in front of the new ones.
+        md = previous.with_suffix(".md").read_text().split("```")
+        old = md[-2].strip().splitlines() if len(md) >= 3 else []
+        args.command = [c for c in old if c not in args.command] + args.command
     for item in args.sweep:
         label, _, path = item.rpartition("=")  # a label may hold "=", a directory rarely
         runs = sorted(Path(path).glob("seed-*"), key=lambda p: int(p.name.split("-")[1]))
@@ -252,6 +267,7 @@ def main(argv=None) -> int:
         if not runs:
             print(f"{path}: no finished runs", file=sys.stderr)
             return 2
+        groups.pop(label, None)  # a sweep named again is analysed again, and goes last
         groups[label] = []
         for r in runs:
             groups[label].append(analyse_run(r, protocols, args.episodes))
@@ -269,10 +285,15 @@ def main(argv=None) -> int:
 
     from plastix import plotting
 
-    # One figure per protocol (their input rates, and so the steady-state lines, are the same).
+    # One figure per protocol (their input rates, and so the steady-state lines, are the same); a
+    # kept sweep whose runs are gone is drawn with the protocol of the shipped config it ran.
     by_protocol: dict[str, dict[str, list[dict]]] = {}
     for label, starts in groups.items():
-        key = protocol_key(rd.read_config(Path(starts[0]["run"])))
+        run = Path(starts[0]["run"])
+        cfg = rd.read_config(run) if (run / "config.toml").exists() else experiment.load(starts[0]["config"])
+        key = protocol_key(cfg)
+        if key not in protocols:
+            protocols[key] = Protocol(cfg)
         by_protocol.setdefault(key, {})[label] = starts
     for key, gs in by_protocol.items():
         proto = protocols[key]
@@ -293,7 +314,8 @@ def main(argv=None) -> int:
         # The balance figure of the most co-tuned start of this protocol.
         starts = [s for st in gs.values() for s in st]
         best = max(starts, key=_balance_score)
-        shutil.copyfile(best["balance_png"], figs / f"{args.name}_{name}_balance.png")
+        if Path(best["balance_png"]).exists():  # else the figure drawn when it was analysed stays
+            shutil.copyfile(best["balance_png"], figs / f"{args.name}_{name}_balance.png")
         print(f"{name}: most co-tuned start {best['run']} (corr {_fmt(best['corr_w'], '+.2f')})")
     print(f"wrote {args.out / (args.name + '.md')}")
     return 0

@@ -39,3 +39,15 @@ def test_manifold_rescores_the_runs_datasets_and_writes_tables_and_figures(manif
     assert "| signs | 2 |" in md and "plastix sweep ..." in md and "Vogels" in md
     for fig in ("istdp_manifold_tiny_spiking.png", "istdp_manifold_tiny_spiking_balance.png"):
         assert (out / "figures" / fig).stat().st_size > 5000
+
+    # --keep: a second analysis adds a sweep and keeps the first one's numbers without rescoring
+    # them (their run directories may be gone by then); its commands stay listed.
+    groups["signs"][0]["heldout_loss"] = 123.0
+    (out / "istdp_manifold.json").write_text(json.dumps(groups))
+    args = ["--out", str(out), "--episodes", "1", "--sweep", f"again={sweep}", "--keep"]
+    assert manifold.main([*args, "--command", "plastix sweep again"]) == 0
+    kept = json.loads((out / "istdp_manifold.json").read_text())
+    assert list(kept) == ["signs", "again"] and kept["signs"][0]["heldout_loss"] == 123.0
+    md = (out / "istdp_manifold.md").read_text()
+    assert "| signs | 2 |" in md and "| again | 2 |" in md
+    assert "plastix sweep ..." in md and "plastix sweep again" in md

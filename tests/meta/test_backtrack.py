@@ -93,3 +93,28 @@ def test_a_state_without_a_guard_steps_as_the_plain_loop():
     b, _ = opt.step(fresh, prepared, jax.random.PRNGKey(0))
     np.testing.assert_array_equal(a.theta["a"], b.theta["a"])
     assert a.guard is not None
+
+
+def test_a_drift_through_partly_unstable_points_goes_back_to_the_last_clean_one():
+    """Beyond x = 2 a growing fraction of episodes explodes (all beyond 3), while the stable ones
+    pull on towards 4: each step is accepted until every episode explodes. The loop then returns to
+    the last point where none did, not to the point one step before, already deep in the region."""
+
+    def slope(theta, key):
+        x = theta["a"][0]
+        frac = jnp.clip(x - 2.0, 0.0, 1.0)
+        loss = (x - 4.0) ** 2 + 10 * jax.lax.stop_gradient(frac)  # a penalty has no gradient
+        return loss, {"task_loss": loss, "unstable": frac}
+
+    opt = meta.gradient(0.05, "sgd", clip_norm=None)
+    theta0 = {"a": jnp.array([1.0])}
+    prepared, state = opt.prepare(slope, theta0), opt.init(theta0, 0)
+    xs, rows = [], []
+    for i in range(16):
+        xs.append(float(opt.theta(state, prepared)["a"][0]))
+        state, m = opt.step(state, prepared, jax.random.PRNGKey(i))
+        rows.append(m)
+    first = next(i for i, r in enumerate(rows) if r["rejected"])
+    assert xs[first] > 3.0 and any(2.0 < x < 3.0 for x in xs[:first])  # drifted through the slope
+    back = xs[first + 1]
+    assert back <= 2.0 and back == max(x for x in xs[:first] if x <= 2.0)  # the last clean point

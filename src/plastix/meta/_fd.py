@@ -88,7 +88,7 @@ def finite_difference(
         backtrack, reject_unstable: as in :func:`plastix.meta.gradient`, judged on
             the centre's loss: a centre where the loss is non-finite or at least
             ``reject_unstable`` of the episodes are unstable is given up for the
-            point before the last step, and the step shrinks by ``backtrack``.
+            last centre with no unstable episode, and the step shrinks by ``backtrack``.
     """
     safe = Backtracking(backtrack, reject_unstable)
     if not hasattr(optax, optimizer):
@@ -118,8 +118,9 @@ def finite_difference(
             grad = (losses[1 : d + 1] - losses[d + 1 :]) / (2.0 * epsilon)
             updates, opt_state = tx.update(grad, state.opt_state, state.u)
             bad = safe.bad(losses[0], unstable[0])
+            clean = safe.clean(losses[0], unstable[0])
             u, opt_state, guard = safe.step(
-                state.u, state.opt_state, updates, opt_state, state.guard, bad, lambda u: jnp.clip(u, lo, hi)
+                state.u, state.opt_state, updates, opt_state, state.guard, bad, clean, lambda u: jnp.clip(u, lo, hi)
             )
             return FDState(u, opt_state, guard), jnp.linalg.norm(grad), bad
 
@@ -144,7 +145,7 @@ def finite_difference(
             "task_loss_best": float(np.asarray(metrics["task_loss"])[0]),
             "n_unstable": int((np.asarray(metrics["unstable"]) > 0).sum()),
             "grad_norm": float(grad_norm),
-            "rejected": int(bad),  # the centre given up for the point before the last step
+            "rejected": int(bad),  # the centre given up for the last clean one
             "step_scale": float(state.guard.scale),
         }
         return state, out

@@ -46,8 +46,8 @@ def gradient(
         clip_norm: clip the meta-gradient's global norm (``None``: no clipping),
             since early candidate rules can make the unrolled loss very steep.
         backtrack: when the loss at the current theta is non-finite or at least
-            ``reject_unstable`` of its episodes are unstable, go back to the theta
-            before the last step and multiply the step by ``backtrack``
+            ``reject_unstable`` of its episodes are unstable, go back to the last
+            theta with no unstable episode and multiply the step by ``backtrack``
             (:mod:`plastix.meta._backtrack`); ``None``: never (such a theta, where
             the loss is the constant penalty and its gradient zero, can then hold
             the run for good).
@@ -75,8 +75,9 @@ def gradient(
             (loss, metrics), grads = value_and_grad(state.theta, key)
             updates, opt_state = tx.update(grads, state.opt_state, state.theta)
             bad = safe.bad(loss, metrics["unstable"])
+            clean = safe.clean(loss, metrics["unstable"])
             theta, opt_state, guard = safe.step(
-                state.theta, state.opt_state, updates, opt_state, state.guard, bad
+                state.theta, state.opt_state, updates, opt_state, state.guard, bad, clean
             )
             return GradientState(theta, opt_state, guard), loss, metrics, bad
 
@@ -96,7 +97,7 @@ def gradient(
             "loss_mean": loss,
             "task_loss_best": float(metrics["task_loss"]),
             "n_unstable": int(float(metrics["unstable"]) > 0),
-            "rejected": int(bad),  # this theta given up for the one before the last step
+            "rejected": int(bad),  # this theta given up for the last clean one
             "step_scale": float(state.guard.scale),
         }
         # The task's own metrics of this step's episodes (query accuracy, ...), before the update.

@@ -180,7 +180,7 @@ class _Descent(OptimizerSection):
         ge=0,
         lt=1,
         description="a theta where the loss is non-finite or too many episodes are unstable is given up "
-        "for the one before the last step, and the step shrinks by this factor (0: never)",
+        "for the last one with no unstable episode, and the step shrinks by this factor (0: never)",
     )
     reject_unstable: float = Field(
         1.0, gt=0, le=1, description="the fraction of unstable episodes at which a theta is given up"
