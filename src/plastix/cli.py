@@ -664,7 +664,8 @@ def _reproduce(args) -> int:
                     flush=True,
                 )
             local = placement.backend == "local"
-            bar, progress, report = _sweep_progress(len(p.now), p.config.meta.generations, args.quiet, local)
+            # Every finished seed of the claim is reported (skipped), so the count is of all its seeds.
+            bar, progress, report = _sweep_progress(len(p.seeds), p.config.meta.generations, args.quiet, local)
             try:
                 repro.run(p, args.out, placement, progress, report)
             except sweeps.SweepFailed as err:
