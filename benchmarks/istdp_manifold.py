@@ -36,6 +36,7 @@ import numpy as np
 
 from plastix import experiment, rules
 from plastix.experiment import _rundir as rd
+from plastix.experiment._files import shipped_config
 from plastix.experiment._seeds import HELDOUT, stream
 from plastix.experiment.families.spiking import balance, record
 
@@ -238,7 +239,7 @@ def markdown(name: str, groups: dict[str, list[dict]], commands: list[str]) -> s
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sweep", action="append", required=True, help="LABEL=SWEEP_DIR (repeat)")
+    ap.add_argument("--sweep", action="append", default=[], help="LABEL=SWEEP_DIR (repeat)")
     ap.add_argument("--out", type=Path, required=True, help="directory for NAME.json, NAME.md, figures/")
     ap.add_argument("--name", default="istdp_manifold", help="file name stem")
     ap.add_argument("--episodes", type=int, default=4, help="held-out datasets recorded per start")
@@ -250,6 +251,8 @@ def main(argv=None) -> int:
         "run directories may be gone)",
     )
     args = ap.parse_args(argv)
+    if not args.sweep and not args.keep:
+        ap.error("give a --sweep, or --keep to redraw the tables and figures of NAME.json")
     protocols: dict = {}
     groups: dict[str, list[dict]] = {}
     previous = args.out / f"{args.name}.json"
@@ -290,7 +293,10 @@ def main(argv=None) -> int:
     by_protocol: dict[str, dict[str, list[dict]]] = {}
     for label, starts in groups.items():
         run = Path(starts[0]["run"])
-        cfg = rd.read_config(run) if (run / "config.toml").exists() else experiment.load(starts[0]["config"])
+        if (run / "config.toml").exists():
+            cfg = rd.read_config(run)
+        else:
+            cfg = experiment.load(shipped_config(starts[0]["config"]))
         key = protocol_key(cfg)
         if key not in protocols:
             protocols[key] = Protocol(cfg)

@@ -665,7 +665,9 @@ def _reproduce(args) -> int:
                 )
             local = placement.backend == "local"
             # Every finished seed of the claim is reported (skipped), so the count is of all its seeds.
-            bar, progress, report = _sweep_progress(len(p.seeds), p.config.meta.generations, args.quiet, local)
+            bar, progress, report = _sweep_progress(
+                len(p.seeds), p.config.meta.generations, args.quiet, local
+            )
             try:
                 repro.run(p, args.out, placement, progress, report)
             except sweeps.SweepFailed as err:

@@ -1,6 +1,7 @@
 """benchmarks/istdp_manifold.py on a tiny spiking sweep: its numbers agree with the runs' own."""
 
 import json
+import shutil
 
 import pytest
 from test_spiking import TINY_SPIKING
@@ -51,3 +52,14 @@ def test_manifold_rescores_the_runs_datasets_and_writes_tables_and_figures(manif
     md = (out / "istdp_manifold.md").read_text()
     assert "| signs | 2 |" in md and "| again | 2 |" in md
     assert "plastix sweep ..." in md and "plastix sweep again" in md
+
+    # --keep alone redraws everything from the JSON, with the runs gone: a kept sweep's protocol
+    # comes from the config it names (a shipped name, or a path).
+    shutil.rmtree(sweep)
+    for f in (out / "figures").iterdir():
+        f.unlink()
+    kept = {label: [{**s, "config": str(cfg)} for s in starts] for label, starts in kept.items()}
+    (out / "istdp_manifold.json").write_text(json.dumps(kept))
+    assert manifold.main(["--out", str(out), "--keep"]) == 0
+    assert (out / "figures" / "istdp_manifold_tiny_spiking.png").stat().st_size > 5000
+    assert json.loads((out / "istdp_manifold.json").read_text()) == kept

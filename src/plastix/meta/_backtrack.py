@@ -67,7 +67,9 @@ class Backtracking(NamedTuple):
         last clean point. ``project`` maps the new params onto the feasible set (a box, say).
         """
         scaled = jax.tree.map(lambda u: u * guard.scale.astype(u.dtype), updates)
-        kept = jax.tree.map(lambda a, b: jnp.where(clean, a, b), (params, opt_state), (guard.params, guard.opt_state))
+        kept = jax.tree.map(
+            lambda a, b: jnp.where(clean, a, b), (params, opt_state), (guard.params, guard.opt_state)
+        )
         ahead = (
             project(optax.apply_updates(params, scaled)),
             new_opt_state,

@@ -120,7 +120,14 @@ def finite_difference(
             bad = safe.bad(losses[0], unstable[0])
             clean = safe.clean(losses[0], unstable[0])
             u, opt_state, guard = safe.step(
-                state.u, state.opt_state, updates, opt_state, state.guard, bad, clean, lambda u: jnp.clip(u, lo, hi)
+                state.u,
+                state.opt_state,
+                updates,
+                opt_state,
+                state.guard,
+                bad,
+                clean,
+                lambda u: jnp.clip(u, lo, hi),
             )
             return FDState(u, opt_state, guard), jnp.linalg.norm(grad), bad
 
