@@ -60,14 +60,19 @@ class Backtracking(NamedTuple):
         """Whether the point whose loss and unstable fraction these are is kept to go back to."""
         return jnp.isfinite(loss) & (unstable == 0)
 
-    def step(self, params, opt_state, updates, new_opt_state, guard: Guard, bad, clean, project=lambda p: p):
-        """``(params, opt_state, guard)`` after the step ``updates``, or back at the guard's point.
+    def step(
+        self, params, opt_state, updates, new_opt_state, guard: Guard, loss, unstable, project=lambda p: p
+    ):
+        """``(params, opt_state, guard, bad)`` after the step ``updates``, or back at the guard's point.
 
-        ``updates`` (an optax update computed at ``params``) is applied times the guard's
-        scale when the point ``params`` is good, and ``params`` becomes the guard's point
-        when it is also ``clean``; when it is ``bad``, ``params`` itself is given up for the
-        last clean point. ``project`` maps the new params onto the feasible set (a box, say).
+        ``loss`` and ``unstable`` (the fraction of unstable episodes) were scored at
+        ``params``. ``updates`` (an optax update computed there) is applied times the
+        guard's scale when that point is good, and ``params`` becomes the guard's point
+        when it is also :meth:`clean`; when it is :meth:`bad`, ``params`` itself is given up
+        for the last clean point. ``project`` maps the new params onto the feasible set (a
+        box, say).
         """
+        bad, clean = self.bad(loss, unstable), self.clean(loss, unstable)
         scaled = jax.tree.map(lambda u: u * guard.scale.astype(u.dtype), updates)
         kept = jax.tree.map(
             lambda a, b: jnp.where(clean, a, b), (params, opt_state), (guard.params, guard.opt_state)
@@ -83,4 +88,4 @@ class Backtracking(NamedTuple):
             guard.opt_state,
             Guard(guard.params, guard.opt_state, guard.scale * shrink, guard.rejected + 1),
         )
-        return jax.tree.map(lambda b, a: jnp.where(bad, b, a), back, ahead)
+        return (*jax.tree.map(lambda b, a: jnp.where(bad, b, a), back, ahead), bad)

@@ -117,16 +117,14 @@ def finite_difference(
         def update(state, losses, unstable):
             grad = (losses[1 : d + 1] - losses[d + 1 :]) / (2.0 * epsilon)
             updates, opt_state = tx.update(grad, state.opt_state, state.u)
-            bad = safe.bad(losses[0], unstable[0])
-            clean = safe.clean(losses[0], unstable[0])
-            u, opt_state, guard = safe.step(
+            u, opt_state, guard, bad = safe.step(
                 state.u,
                 state.opt_state,
                 updates,
                 opt_state,
                 state.guard,
-                bad,
-                clean,
+                losses[0],
+                unstable[0],
                 lambda u: jnp.clip(u, lo, hi),
             )
             return FDState(u, opt_state, guard), jnp.linalg.norm(grad), bad

@@ -74,10 +74,8 @@ def gradient(
         def update(state, key):
             (loss, metrics), grads = value_and_grad(state.theta, key)
             updates, opt_state = tx.update(grads, state.opt_state, state.theta)
-            bad = safe.bad(loss, metrics["unstable"])
-            clean = safe.clean(loss, metrics["unstable"])
-            theta, opt_state, guard = safe.step(
-                state.theta, state.opt_state, updates, opt_state, state.guard, bad, clean
+            theta, opt_state, guard, bad = safe.step(
+                state.theta, state.opt_state, updates, opt_state, state.guard, loss, metrics["unstable"]
             )
             return GradientState(theta, opt_state, guard), loss, metrics, bad
 
