@@ -65,6 +65,29 @@ w = clip(w + beta + gamma * xpre, 0, w_inh_max)"""
 
 RULE_NAMES = SPIKE_TRACE_NAMES
 
+# The recurrent network (networks.recurrent): the same neuron with a constant drive i_ext
+# (mV: the current across g_leak), weights in nS, conductances in units of g_leak. A
+# pathway's spike adds w / g_leak to the postsynaptic ge ("ee", "ei") or gi ("ie", "ii");
+# a plastic pathway runs the same spike-trace rule as the single neuron's, bounded to
+# [0, w_max] (networks.recurrent clips once per step, after both pathways; Brian2 after
+# each: they differ only in a step where one synapse sees both spikes at a bound).
+RECURRENT_EQS = """\
+dv/dt = (-(v - v_rest) - ge * (v - e_exc) - gi * (v - e_inh) + i_ext) / tau_m : volt (unless refractory)
+dge/dt = -ge / tau_exc : 1
+dgi/dt = -gi / tau_inh : 1
+i_ext : volt"""
+FIXED_MODEL = "w : 1"
+PLASTIC_ON_POST = """\
+xpost += 1
+w = clip(w + beta + gamma * xpre, 0, w_max)"""
+
+
+def pathway_on_pre(pathway: str, plastic: bool) -> str:
+    """Brian2 ``on_pre`` of a recurrent pathway (``"ie"``: I -> E, into ``gi``)."""
+    g = "ge" if pathway[0] == "e" else "gi"
+    jump = f"{g}_post += w / g_leak"
+    return jump if not plastic else f"{jump}\nxpre += 1\nw = clip(w + alpha + kappa * xpost, 0, w_max)"
+
 #: The default simulated time of an exported script, in training episodes.
 EPISODES = 2.0
 

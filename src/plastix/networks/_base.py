@@ -35,6 +35,10 @@ class Network(NamedTuple):
             learning rate and enforce the network's constraints (masks, bounds).
         unstable: ``state -> bool``: weights non-finite or at their bound.
         plastic: names of the plastic projections (keys of ``state.w``).
+        sizes: ``(post, pre)`` neurons of each projection whose weights are stored
+            sparse (not as ``[post, pre]``), for the rules' per-neuron state
+            (:func:`plastix.tasks.unroll` hands ``init_state`` a
+            ``jax.ShapeDtypeStruct`` of that shape); ``None``: all dense.
     """
 
     init: Callable[[Array], NetState]
@@ -42,6 +46,7 @@ class Network(NamedTuple):
     apply: Callable[[NetState, Mapping[str, Array]], NetState]
     unstable: Callable[[NetState], Array]
     plastic: tuple[str, ...]
+    sizes: Mapping[str, tuple[int, int]] | None = None
 
 
 def weight_bound(w_max: float) -> Callable[[Array], Array]:

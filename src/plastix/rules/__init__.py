@@ -2,6 +2,7 @@
 
 from plastix.rules._adam import adam_step
 from plastix.rules._base import Local, Rule, RuleState, Theta, coefficients, describe, project, summarise
+from plastix.rules._events import SynapseDelta, on_spikes
 from plastix.rules._mlp import ACTIVATIONS, MLP_SIDES, mlp
 from plastix.rules._per_synapse import PARAMETRISATIONS, SOFT_BOUND_NAMES, per_synapse, soft_bound_hebb
 from plastix.rules._polynomial import SIDES, polynomial
@@ -21,6 +22,7 @@ __all__ = [
     "TERMS",
     "Local",
     "Rule",
+    "SynapseDelta",
     "RuleState",
     "Theta",
     "adam_step",
@@ -30,6 +32,7 @@ __all__ = [
     "from_terms",
     "hebb",
     "oja",
+    "on_spikes",
     "per_synapse",
     "polynomial",
     "project",

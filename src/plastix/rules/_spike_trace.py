@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from plastix.rules._base import Rule
+from plastix.rules._events import on_spikes
 
 SPIKE_TRACE_NAMES = ("alpha", "beta", "gamma", "kappa", "tau_pre", "tau_post")
 
@@ -83,6 +84,11 @@ def spike_trace(
     (seconds). The state is the pair of traces ``(x_pre [n_pre], x_post [n_post])``.
     ``dw`` is the change in this step, to be added to ``w`` as it is.
 
+    On a sparse projection (``local`` with ``out``, :func:`plastix.networks.recurrent`)
+    the same two steps run event-driven (:func:`plastix.rules.on_spikes`) and ``dw`` is
+    a :class:`plastix.rules.SynapseDelta`; the state is then traces of ``[n_pre]`` and
+    ``[n_post]`` neurons, not of synapses.
+
     Args:
         tau_min: smallest time constant, seconds.
         tau_max: largest time constant, seconds.
@@ -124,6 +130,15 @@ def spike_trace(
         x_pre = x_pre * jnp.exp(-dt / tau_pre) + s_pre
         x_post_old = x_post * jnp.exp(-dt / tau_post)
         x_post = x_post_old + s_post
+        if "out" in local:  # a sparse projection: only the synapses of neurons that spiked
+            delta = on_spikes(
+                local,
+                lambda xi, w: alpha + kappa * xi,
+                lambda xj, w: beta + gamma * xj,
+                x_pre,
+                x_post_old,
+            )
+            return delta, (x_pre, x_post)
         dw = (alpha + kappa * x_post_old)[:, None] * s_pre[None, :] + s_post[:, None] * (
             beta + gamma * x_pre
         )[None, :]

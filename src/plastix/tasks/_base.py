@@ -34,12 +34,18 @@ class Recorder(NamedTuple):
             chunk's outputs (stacked over its steps); default: their mean.
         finish: ``(final carry, outs) -> records``, what :func:`unroll` returns:
             by default the outputs, stacked over steps (or chunks).
+        snapshot: with ``unroll(chunk=...)``, ``state -> out``, taken of the network
+            state at the end of every chunk and kept beside the chunk's reduced
+            outputs (each chunk's output is then ``(reduce(outs), snapshot(state))``):
+            for what is too costly to read every step, such as the mean of a
+            million weights. ``None``: none.
     """
 
     init: Callable[[NetState], Any]
     step: Callable[[Any, NetState, Array, NetState, Array], tuple[Any, Any]]
     reduce: Callable[[Any], Any] = lambda outs: jax.tree.map(lambda o: jnp.mean(o, axis=0), outs)
     finish: Callable[[Any, Any], Any] = _stacked
+    snapshot: Callable[[NetState], Any] | None = None
 
 
 class Task(NamedTuple):
@@ -66,6 +72,15 @@ class Task(NamedTuple):
     record: Recorder | None = None
 
 
+def _template(network: Network, state: NetState, projection: str):
+    """What a rule's ``init_state`` sees of a projection: its weights, or for a sparse one
+    (``network.sizes``) their ``[post, pre]`` shape and dtype."""
+    w = state.w[projection]
+    if network.sizes and projection in network.sizes:
+        return jax.ShapeDtypeStruct(network.sizes[projection], w.dtype)
+    return w
+
+
 def unroll(
     rules: Mapping[str, Rule],
     network: Network,
@@ -76,6 +91,7 @@ def unroll(
     remat: bool = False,
     chunk: int | None = None,
     record: Recorder | None = None,
+    state: NetState | None = None,
 ) -> NetState | tuple[NetState, Any]:
     """Train ``network`` from scratch on ``episode`` with ``rules``; return its final state.
 
@@ -97,10 +113,13 @@ def unroll(
     over steps, or with ``chunk`` one ``record.reduce`` per chunk (``[num_steps
     // chunk, ...]``), so that a recording of a long spiking episode stays
     small. The final state is the one returned without it.
+
+    ``state`` starts from a given network state instead of ``network.init``'s (a
+    network trained before, its weights now held fixed by a zero rule).
     """
     k_init, k_data = jax.random.split(key)
-    state = network.init(k_init)
-    rule_state = {p: rules[p].init_state(state.w[p]) for p in network.plastic}
+    state = network.init(k_init) if state is None else state
+    rule_state = {p: rules[p].init_state(_template(network, state, p)) for p in network.plastic}
 
     def step(carry, x):
         state, rule_state, rec = carry
@@ -136,7 +155,10 @@ def unroll(
     def chunk_body(carry, c):
         xs = task.inputs(episode, c * chunk + jnp.arange(chunk), jax.random.fold_in(k_data, c))
         carry, outs = jax.lax.scan(inner, carry, xs)
-        return carry, None if record is None else record.reduce(outs)
+        if record is None:
+            return carry, None
+        out = record.reduce(outs)
+        return carry, out if record.snapshot is None else (out, record.snapshot(carry[0]))
 
     chunk_body = jax.checkpoint(chunk_body) if remat else chunk_body
 
