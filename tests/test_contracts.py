@@ -183,11 +183,18 @@ def test_rule_contract(exp):
                 assert theta.shape == (rule.size,)
             else:
                 assert rule.synapses(theta).shape == (*state.w[p].shape, rule.size)
-        rs = rule.init_state(state.w[p])
-        dw, rs2 = rule.update(theta, local[p], rs)
-        assert jax.tree.structure(dw) == jax.tree.structure(state.w[p])
-        for d, w in zip(jax.tree.leaves(dw), jax.tree.leaves(state.w[p]), strict=True):
-            assert d.shape == w.shape and d.dtype == w.dtype
+        sizes = exp.network.sizes or {}
+        if p in sizes:  # a sparse projection: traces per neuron, a change of the synapses that spiked
+            rs = rule.init_state(jax.ShapeDtypeStruct(sizes[p], state.w[p].dtype))
+            dw, rs2 = rule.update(theta, local[p], rs)
+            assert isinstance(dw, experiment_rules.SynapseDelta)
+            assert dw.index.shape == dw.value.shape and dw.value.dtype == state.w[p].dtype
+        else:
+            rs = rule.init_state(state.w[p])
+            dw, rs2 = rule.update(theta, local[p], rs)
+            assert jax.tree.structure(dw) == jax.tree.structure(state.w[p])
+            for d, w in zip(jax.tree.leaves(dw), jax.tree.leaves(state.w[p]), strict=True):
+                assert d.shape == w.shape and d.dtype == w.dtype
         assert jax.tree.structure(rs2) == jax.tree.structure(rs)
         _close(jax.jit(rule.update)(theta, local[p], rs), (dw, rs2))
         # vmap over a population of thetas equals one call per theta.

@@ -88,6 +88,7 @@ def pathway_on_pre(pathway: str, plastic: bool) -> str:
     jump = f"{g}_post += w / g_leak"
     return jump if not plastic else f"{jump}\nxpre += 1\nw = clip(w + alpha + kappa * xpost, 0, w_max)"
 
+
 #: The default simulated time of an exported script, in training episodes.
 EPISODES = 2.0
 

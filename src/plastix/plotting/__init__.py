@@ -27,6 +27,12 @@ if TYPE_CHECKING:
         tuning_curves,
         weights_vs_pcs,
     )
+    from plastix.plotting._network import (
+        network_activity,
+        statistics_vs_targets,
+        stdp_windows,
+        weight_distributions,
+    )
 
 __all__ = [
     "alpha_beta_plane",
@@ -44,12 +50,19 @@ __all__ = [
     "spike_coefficients",
     "tuning_curves",
     "weights_vs_pcs",
+    "network_activity",
+    "statistics_vs_targets",
+    "stdp_windows",
+    "weight_distributions",
 ]
+# Those drawn from plastix.plotting._network; the rest from plastix.plotting._figures.
+NETWORK = ("network_activity", "statistics_vs_targets", "stdp_windows", "weight_distributions")
 
 
 def __getattr__(name: str):
     if name in __all__:
-        value = getattr(importlib.import_module("plastix.plotting._figures"), name)
+        module = "plastix.plotting._network" if name in NETWORK else "plastix.plotting._figures"
+        value = getattr(importlib.import_module(module), name)
         globals()[name] = value  # once: later lookups find it without this hook
         return value
     raise AttributeError(f"module 'plastix.plotting' has no attribute {name!r}")

@@ -35,7 +35,7 @@ PLAUSIBLE = {
 
 
 def network_recorder(
-    n_exc: int, n_inh: int, dt: float, start: int, fano_bin: int, plastic: Sequence[str]
+    n_exc: int, n_inh: int, dt: float, start: int, fano_bin: int, plastic: Sequence[str], samples: int = 200
 ) -> Recorder:
     """What a run of :func:`plastix.networks.recurrent` keeps for :func:`network_statistics`.
 
@@ -44,7 +44,9 @@ def network_recorder(
     counts in bins of ``fano_bin`` steps; per bin, the spatial Fano factor of the E
     population. Every step gives the population rates (Hz, E and I), reduced to
     their mean per chunk of :func:`plastix.tasks.unroll`; at the end of every chunk,
-    the mean weight of each plastic pathway (``snapshot``). Use it with ``chunk``.
+    the mean weight of each plastic pathway (``w``) and the weights of a fixed sample
+    of ``samples`` synapses (``w_sample``), for their distribution over time
+    (``snapshot``). Use it with ``chunk``.
     """
     n = n_exc + n_inh
 
@@ -97,16 +99,25 @@ def network_recorder(
         return carry, out
 
     def snapshot(state: NetState):
-        out = {}
+        mean, sample = {}, {}
         for q in plastic:
             n_pre = n_exc if q[0] == "e" else n_inh
-            synapses = jnp.sum(state.aux["pre"][q] < n_pre)
-            out[q] = jnp.sum(state.w[q]) / jnp.maximum(synapses, 1)
-        return out
+            pre = state.aux["pre"][q]
+            w = state.w[q]
+            synapses = jnp.sum(pre < n_pre)
+            mean[q] = jnp.sum(w) / jnp.maximum(synapses, 1)
+            # A fixed sample of synapses (fSBI monitors 100 per pathway): every neuron's first
+            # partner, up to ``samples`` of them, NaN where a neuron has none.
+            rows = jnp.arange(min(samples, pre.shape[0]))
+            first = w[rows, 0] if w.shape == pre.shape else w[rows, jnp.minimum(pre[rows, 0], n_pre - 1)]
+            sample[q] = jnp.where(pre[rows, 0] < n_pre, first, jnp.nan)
+        return {"mean": mean, "sample": sample}
 
     def finish(carry, outs):
-        rates, w = outs
-        return {**carry, **rates, "w": w}
+        if isinstance(outs, tuple):  # with chunks: each chunk's rates and its weights
+            rates, w = outs
+            return {**carry, **rates, "w": w["mean"], "w_sample": w["sample"]}
+        return {**carry, **outs, "w": {}, "w_sample": {}}  # every step's rates, no weights
 
     return Recorder(init, step, finish=finish, snapshot=snapshot)
 
@@ -174,9 +185,10 @@ def network_statistics(
             wq = jnp.take_along_axis(jnp.pad(wq, ((0, 0), (0, 1))), final.aux["pre"][q], axis=1)
         at = (wq <= 0.0) | (wq >= w_max[q] * (1 - 1e-6))
         blow.append(jnp.sum(at & syn) / jnp.maximum(jnp.sum(syn), 1))
-        trace = records["w"][q]
-        s, en = trace[max(start_bin - 1, 0)], trace[-1]
-        creep.append(jnp.where(s + en > creep_floor, jnp.abs(2 * (en - s) / (en + s)), 0.0))
+        if q in records["w"]:  # recorded with chunks (network_recorder)
+            trace = records["w"][q]
+            s, en = trace[max(start_bin - 1, 0)], trace[-1]
+            creep.append(jnp.where(s + en > creep_floor, jnp.abs(2 * (en - s) / (en + s)), 0.0))
     zero = jnp.zeros((), rate_e.dtype)
     return {
         "rate_e": rate_e,
@@ -225,12 +237,13 @@ def network_stability(
     ``ext_rate`` (fSBI's input-rate prior, 5-15 Hz) and the step's input is
     Bernoulli(``rate * dt``) per input. The loss:
 
-    .. math:: L = \Big(\frac{r_E - r^*}{r^*}\Big)^2 + \Big[\frac{CV_{min} - CV}{CV_{min}}\Big]_+^2
+    .. math:: L = \frac{(r_E - r^*)^2}{r_E + 2\,\mathrm{Hz}} + \Big[\frac{CV_{min} - CV}{CV_{min}}\Big]_+^2
               + w_{blow} + \Big[\frac{w_{creep} - c_{max}}{c_{max}}\Big]_+
 
-    with ``r*`` = ``target_rate``; a run stopped by the network's blow-up guard is
-    unstable (:func:`plastix.tasks.meta_loss` scores it ``unstable_loss``). Metrics:
-    every statistic.
+    with ``r*`` = ``target_rate``: the rate term is SpikES's (``CheckerScorer_Stability``,
+    there on the 1 s filtered rate at every step, here on the window's mean rate); a run
+    stopped by the network's blow-up guard is unstable (:func:`plastix.tasks.meta_loss`
+    scores it ``unstable_loss``). Metrics: every statistic.
     """
     steps = round((train_time + score_time) / dt)
     bin_steps = max(round(bin_time / dt), 1)
@@ -256,9 +269,9 @@ def network_stability(
         st = network_statistics(
             records, final, n_exc, dt, score_time, bin_time * 1.0, start // bin_steps, w_max
         )
-        rate = (st["rate_e"] - target_rate) / target_rate
+        rate = (st["rate_e"] - target_rate) ** 2 / (st["rate_e"] + 2.0)
         cv = jnp.maximum(cv_min - st["cv_isi"], 0.0) / cv_min
         creep = jnp.maximum(st["w_creep"] - creep_max, 0.0) / creep_max
-        return rate**2 + cv**2 + st["w_blow"] + creep, st
+        return rate + cv**2 + st["w_blow"] + creep, st
 
     return Task(sample, inputs, loss, steps, recorder)

@@ -70,12 +70,16 @@ class Projection(NamedTuple):
         layers: per-layer ``(post, pre)`` of a layered projection, else ``None``.
         symbols: how its variables print (``{"pre": "y_j"}`` for a lateral
             projection whose presynaptic partner is another output).
+        sparse: its weights are a list of synapses (:func:`plastix.networks.recurrent`'s
+            event engine): only a rule that updates them event by event runs on it
+            (``RuleSection.sparse``).
     """
 
     local: tuple[str, ...]
     shape: tuple[int, int]
     layers: tuple[tuple[int, int], ...] | None = None
     symbols: Mapping[str, str] = {}
+    sparse: bool = False
 
 
 def itemsize(cfg) -> int:
@@ -197,7 +201,8 @@ class RuleSection(Component):
     as class attributes, which named reference rules are thetas of its kind
     (``references``), how many leading coefficients an angle to a reference is
     taken over (``angle_terms``, ``None``: all), whether :func:`plastix.meta.prune`
-    applies (``prunable``) and whether it takes a layered projection (``layered``).
+    applies (``prunable``), whether it takes a layered projection (``layered``) and
+    whether it updates a sparse one event by event (``sparse``).
     """
 
     role: ClassVar[str] = "rule"
@@ -205,6 +210,7 @@ class RuleSection(Component):
     angle_terms: ClassVar[int | None] = None
     prunable: ClassVar[bool] = False
     layered: ClassVar[bool] = False
+    sparse: ClassVar[bool] = False
 
     reference: str | None = Field(None, description="named rule to measure the angle to")
     init: Literal["random", "zero", "reference"] = "random"
@@ -393,6 +399,13 @@ def rule_misfit(rule: RuleSection, network: NetworkSection, projection: str) -> 
         return (
             f"rule {rule.kind!r} needs {missing[0]!r}, which network {network.kind!r} does not give "
             f"for projection {projection!r} (it gives: {', '.join(proj.local)})"
+        )
+    if proj.sparse and not type(rule).sparse:
+        return (
+            f"rule {rule.kind!r} updates a weight matrix; projection {projection!r} of network "
+            f"{network.kind!r} is a list of synapses (rules that update synapses event by event: "
+            f"{', '.join(sorted(k for k, r in REGISTRY['rule'].items() if r.sparse))}; or "
+            f'network.engine = "dense")'
         )
     if proj.layers is not None and not type(rule).layered:
         return (

@@ -154,6 +154,163 @@ class LifNetworkConfig(NetworkSection):
         )
 
 
+SPIKE_SYMBOLS = {"pre": "S_j", "post": "S_i", "pre_trace": "x_j", "post_trace": "x_i"}
+SPARSE_LOCAL = ("pre", "post", "w", "dt", "pre_index", "out", "pre_events", "post_events")
+
+
+@register
+class RecurrentNetworkConfig(NetworkSection):
+    """``kind = "recurrent"``: :func:`plastix.networks.recurrent`, E and I conductance LIF neurons
+    with sparse random pathways ``ee, ei, ie, ii`` (presynaptic first), any of them plastic.
+
+    Weights are conductance jumps in nS; defaults after Vogels et al. (2011)
+    (:data:`plastix.networks.VOGELS_2011_NETWORK`).
+    """
+
+    description = "a recurrent network of E and I conductance LIF neurons with sparse plastic pathways"
+    tiny: ClassVar[dict] = {
+        "n_exc": 40, "n_inh": 10, "p": 0.2, "plastic": ["ee", "ie"], "max_events": 1.0,
+    }  # fmt: skip
+    gives = ("spikes", "recurrent")
+
+    kind: Literal["recurrent"] = "recurrent"
+    n_exc: int = Field(800, ge=2, description="excitatory neurons")
+    n_inh: int = Field(200, ge=2, description="inhibitory neurons")
+    plastic: list[Literal["ee", "ei", "ie", "ii"]] = Field(["ie"], description="plastic pathways (pre, post)")
+    p: float | dict[str, float] = Field(0.02, description="connection probability (one, or per pathway)")
+    k: dict[str, int] = Field({}, description="fixed in-degree per pathway (replaces p there)")
+    w: dict[str, float] = Field(
+        dict(networks.VOGELS_2011_NETWORK["w"]), description="initial weight per pathway, nS"
+    )
+    w_max: float = Field(300.0, gt=0, description="upper bound of plastic weights, nS")
+    i_ext: float | list[float] = Field(20.0, description="constant drive, mV (one, or [E, I])")
+    n_ext: int = Field(0, ge=0, description="Poisson inputs (rate drawn by the task)")
+    k_ext: int = Field(0, ge=0, description="Poisson inputs into each neuron")
+    w_ext: float = Field(0.0, ge=0, description="weight of the Poisson inputs, nS")
+    dt: float = Field(1e-4, gt=0, description="time step, s")
+    rate_range: list[float] | None = Field(
+        [0.1, 100.0], description="blow-up guard: the E rate (Hz, filtered) must stay inside; null: off"
+    )
+    tau_guard: float = Field(1.0, gt=0, description="time constant of the guard's rate filter, s")
+    guard_after: float | None = Field(
+        None, ge=0, description="the guard acts from here on, s (default tau_guard)"
+    )
+    engine: Literal["event", "dense"] = Field("event", description="spike propagation and plasticity")
+    max_events: float = Field(
+        0.05, gt=0, le=1, description="spikes per population and step the event engine takes, a fraction"
+    )
+    params: dict[str, float] = Field({}, description="overrides of networks.VOGELS_2011 (tau_m, v_th, ...)")
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v):
+        return LifNetworkConfig._params(v)
+
+    @field_validator("p")
+    @classmethod
+    def _p(cls, v):
+        for q, x in v.items() if isinstance(v, dict) else [("p", v)]:
+            if q != "p" and q not in networks.PATHWAYS:
+                raise ValueError(f"unknown pathway {q!r}; allowed: {list(networks.PATHWAYS)}")
+            if not 0 < x <= 1:
+                raise ValueError(f"connection probability must be in (0, 1], got {q} = {x}")
+        return v
+
+    @field_validator("k", "w")
+    @classmethod
+    def _pathways(cls, v):
+        bad = sorted(set(v) - set(networks.PATHWAYS))
+        if bad:
+            raise ValueError(f"unknown pathway(s) {bad}; allowed: {list(networks.PATHWAYS)}")
+        if any(x < 0 for x in v.values()):
+            raise ValueError(f"need values >= 0, got {v}")
+        return v
+
+    @field_validator("plastic")
+    @classmethod
+    def _plastic(cls, v):
+        if not v:
+            raise ValueError("name at least one plastic pathway (ee, ei, ie, ii)")
+        if len(set(v)) != len(v):
+            raise ValueError(f"a pathway is named twice: {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _degrees(self):
+        for q, k in self.k.items():
+            pool = self.size(q[0]) - (q[0] == q[1])
+            if k > pool:
+                raise ValueError(f"k.{q}: in-degree {k} exceeds the {pool} possible partners")
+        return self
+
+    def unused(self) -> dict[str, str]:
+        out = {}
+        if self.engine == "dense":
+            out["max_events"] = 'engine = "dense"'
+        if self.rate_range is None:
+            out.update(tau_guard="rate_range = null", guard_after="rate_range = null")
+        if not self.n_ext:
+            out.update(k_ext="n_ext = 0", w_ext="n_ext = 0")
+        return out
+
+    def size(self, q: str) -> int:
+        return self.n_exc if q == "e" else self.n_inh
+
+    def degree(self, q: str) -> int:
+        """In-degree of pathway ``q`` as stored (a probability's 1e-12 tail)."""
+        if q in self.k:
+            return self.k[q]
+        p = self.p.get(q, 0.02) if isinstance(self.p, dict) else self.p
+        return networks.binomial_tail(self.size(q[0]) - (q[0] == q[1]), p)
+
+    def projections(self) -> dict[str, Projection]:
+        sparse = self.engine == "event"
+        local = SPARSE_LOCAL if sparse else ("pre", "post", "w", "dt")
+        return {
+            q: Projection(local, (self.size(q[1]), self.size(q[0])), symbols=SPIKE_SYMBOLS, sparse=sparse)
+            for q in networks.PATHWAYS
+            if q in self.plastic
+        }
+
+    def footprint(self, cfg) -> Footprint:
+        """Per pathway its synapses (weight, partner, outgoing index; ``[post, pre]`` dense), the
+        neurons' state; a step's events (spikes x degree, twice) or dense products."""
+        b = itemsize(cfg)
+        n = self.n_exc + self.n_inh
+        synapses = sum(self.size(q[1]) * self.degree(q) for q in networks.PATHWAYS)
+        if self.engine == "dense":
+            state = sum(self.size(q[1]) * self.size(q[0]) for q in networks.PATHWAYS) * b + synapses * 4
+            step = 2 * sum(self.size(q[1]) * self.size(q[0]) for q in self.plastic) * b
+        else:
+            state = synapses * (b + 8)
+            step = 2 * self.max_events * synapses * (b + 4)
+        return Footprint(0, int(state + 6 * n * b), int(step), 0, f"{n} neurons, {synapses} synapses")
+
+    def network(self) -> networks.Network:
+        return in_section(
+            "network",
+            networks.recurrent,
+            self.n_exc,
+            self.n_inh,
+            plastic=tuple(self.plastic),
+            p=self.p,
+            k=self.k or None,
+            w=self.w,
+            w_max=self.w_max,
+            i_ext=tuple(self.i_ext) if isinstance(self.i_ext, list) else self.i_ext,
+            n_ext=self.n_ext,
+            k_ext=self.k_ext,
+            w_ext=self.w_ext,
+            dt=self.dt,
+            rate_range=tuple(self.rate_range) if self.rate_range is not None else None,
+            tau_guard=self.tau_guard,
+            guard_after=self.guard_after,
+            engine=self.engine,
+            max_events=self.max_events,
+            **self.params,
+        )
+
+
 @register
 class MlpNetworkConfig(NetworkSection):
     """``kind = "mlp"``: :func:`plastix.networks.mlp`, a softplus perceptron whose errors reach the

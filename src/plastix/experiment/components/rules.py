@@ -70,6 +70,7 @@ class SpikeTraceRuleConfig(RuleSection):
     tiny: ClassVar[dict] = {"init_std": 0.01}
     references = ("vogels_istdp",)
     angle_terms = 4
+    sparse = True
 
     kind: Literal["spike_trace"] = "spike_trace"
     reference: str | None = Field(None, description="named rule to measure the angle to (vogels_istdp)")
@@ -109,9 +110,10 @@ class SpikeTraceRuleConfig(RuleSection):
         return len(rules.SPIKE_TRACE_NAMES)
 
     def temporaries(self, projection: Projection, batch: int) -> int:
-        # Its outer products of spikes and traces, [post, pre] a few times.
+        # Its outer products of spikes and traces, [post, pre] a few times; on a sparse projection
+        # the changes of the synapses of neurons that spiked, which the network's footprint counts.
         post, pre = projection.shape
-        return 2 * post * pre
+        return 0 if projection.sparse else 2 * post * pre
 
     def state_size(self, projection: Projection) -> int:
         return sum(projection.shape)  # a trace per presynaptic and per postsynaptic neuron

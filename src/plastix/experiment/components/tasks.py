@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 import jax
 import jax.numpy as jnp
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from plastix import networks, tasks
 from plastix.experiment._datasets import EMNIST_ENV, digits, emnist
@@ -178,6 +178,111 @@ class TargetRateTaskConfig(TaskSection):
         task = in_section("task", tasks.target_rate, **self.arguments(cfg.network))
         if task.num_steps % self.chunk:
             raise ValueError(f"task.chunk ({self.chunk}) must divide the {task.num_steps} inner steps")
+        return task, None
+
+
+@register
+class NetworkStabilityTaskConfig(TaskSection):
+    """``kind = "network_stability"``: :func:`plastix.tasks.network_stability`, keep a recurrent
+    network in a stable asynchronous irregular state (after SpikES and fSBI).
+
+    Times in seconds, rates in Hz; sizes, plastic pathways, ``dt`` and ``w_max`` come from
+    ``[network]``. Every episode draws a new network (its synapses) and, with Poisson
+    inputs, their rate.
+    """
+
+    description = "loss: a recurrent network's E rate at a target, irregular spiking, settled weights"
+    tiny: ClassVar[dict] = {
+        "train_time": 0.02, "score_time": 0.02, "bin_time": 0.01, "fano_bin": 0.01,
+        "episodes": 2, "heldout_episodes": 2,
+    }  # fmt: skip
+    requires = ("recurrent",)
+
+    kind: Literal["network_stability"] = "network_stability"
+    train_time: float = Field(2.0, gt=0, description="simulated time with plasticity before scoring, s")
+    score_time: float = Field(1.0, gt=0, description="scored window (plasticity on), s")
+    bin_time: float = Field(0.01, gt=0, description="population-rate bin, s (one chunk of the unroll)")
+    fano_bin: float = Field(0.1, gt=0, description="spike-count bin of the Fano factors, s")
+    ext_rate: list[float] = Field([5.0, 15.0], description="Poisson input rate range, Hz (drawn per episode)")
+    target_rate: float = Field(5.0, gt=0, description="target E rate, Hz")
+    cv_min: float = Field(0.7, gt=0, description="CV of ISIs asked for (at least)")
+    creep_max: float = Field(0.05, gt=0, description="weight creep allowed over the window")
+    episodes: int = Field(2, ge=1, description="training episodes (network draws) per generation")
+    heldout_episodes: int = Field(8, ge=1, description="fresh networks and inputs for the final score")
+    resample: bool = Field(True, description="draw fresh networks every generation")
+
+    @field_validator("ext_rate")
+    @classmethod
+    def _range(cls, v):
+        if len(v) != 2 or not 0 <= v[0] <= v[1]:
+            raise ValueError(f"ext_rate must be [lo, hi] with 0 <= lo <= hi, got {v}")
+        return v
+
+    def steps(self, cfg) -> tuple[int, int]:
+        """Inner steps per episode and per bin."""
+        dt = cfg.network.dt
+        total = (self.train_time + self.score_time) / dt
+        if not total <= MAX_STEPS:
+            raise ValueError(
+                f"task.train_time + task.score_time is {total:.3g} steps of network.dt; at most {MAX_STEPS}"
+            )
+        return round(total), max(round(self.bin_time / dt), 1)
+
+    def footprint(self, cfg) -> Footprint:
+        """One chunk's input spikes; per candidate the recorder's per-neuron sums and per-bin rates
+        and weight samples."""
+        n = cfg.network
+        steps, chunk = self.steps(cfg)
+        b = itemsize(cfg)
+        bins = steps // chunk
+        neurons = n.n_exc + n.n_inh
+        per_bin = 2 + len(n.plastic) * 201
+        return Footprint(chunk * n.n_ext * b, (10 * neurons + bins * per_bin) * b, 0, what=f"{steps} steps")
+
+    def inner_steps(self, cfg) -> int:
+        return self.steps(cfg)[0]
+
+    def input_chunk(self, cfg) -> int | None:
+        return self.steps(cfg)[1]
+
+    def loss_options(self, cfg) -> dict[str, Any]:
+        return {"chunk": self.steps(cfg)[1]}
+
+    def check(self, cfg) -> None:
+        n = cfg.network
+        hi = (
+            n.rate_range[1]
+            if n.rate_range is not None
+            else 1.0 / {**networks.VOGELS_2011, **n.params}["t_ref"]
+        )
+        r = self.target_rate
+        worst = max((hi - r) ** 2 / (hi + 2.0), r * r / 2.0) + 1 + 1 + 2 / self.creep_max
+        if cfg.meta.unstable_loss <= worst:
+            raise ValueError(
+                f"meta.unstable_loss ({cfg.meta.unstable_loss}) must exceed the largest loss of a stable "
+                f"network ({worst:.4g}: E rate at {hi:g} Hz, regular, weights at bounds and creeping)"
+            )
+
+    def tasks(self, cfg) -> tuple[tasks.Task, None]:
+        n = cfg.network
+        task = in_section(
+            "task",
+            tasks.network_stability,
+            n.n_exc,
+            n.n_inh,
+            tuple(n.plastic),
+            {q: n.w_max for q in n.plastic},
+            train_time=self.train_time,
+            score_time=self.score_time,
+            dt=n.dt,
+            bin_time=self.bin_time,
+            fano_bin=self.fano_bin,
+            n_ext=n.n_ext,
+            ext_rate=tuple(self.ext_rate),
+            target_rate=self.target_rate,
+            cv_min=self.cv_min,
+            creep_max=self.creep_max,
+        )
         return task, None
 
 

@@ -1,0 +1,178 @@
+"""Family ``recurrent``: co-active plasticity rules that keep a recurrent spiking network stable.
+
+After SpikES (Confavreux et al., PLoS CB 2025) and fSBI (Confavreux et al., NeurIPS
+2023): a recurrent network of E and I conductance LIF neurons
+(:func:`plastix.networks.recurrent`) with a spike-trace rule on each plastic pathway
+(``ee, ei, ie, ii``: 6 coefficients each) is trained from scratch, and the rules are
+scored by how close the network's statistics come to a stable asynchronous irregular
+state (:func:`plastix.tasks.network_stability`), on new networks and inputs each
+episode. Configs: ``configs/recurrent_quick.toml``, ``configs/recurrent.toml``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from plastix import analysis, plotting, rules, tasks
+from plastix.experiment._family import Family
+from plastix.experiment._family import headline as generic_headline
+from plastix.experiment._progress import sig
+
+#: The statistics a run reports (held-out means), in the order of fSBI's filter.
+STATISTICS = ("rate_e", "rate_i", "cv_isi", "fano_spatial", "fano_temporal", "autocov", "w_blow", "w_creep")
+RASTER_E, RASTER_I = 200, 50
+
+
+def rules_text(exp, theta) -> dict[str, str]:
+    """Each pathway's spike-trace rule as its equation (time constants in ms)."""
+    out = {}
+    for p in sorted(theta):
+        rc = exp.config.rules[p]
+        if rc.kind == "spike_trace":
+            out[p] = f"{p}: " + analysis.pretty_spike_trace(theta[p], rc.tau_min, rc.tau_max)
+        else:
+            out[p] = f"{p}: {rules.describe(exp.rules[p], theta[p])}"
+    return out
+
+
+def example(exp, theta, key, heldout) -> tuple[dict, dict]:
+    """One held-out episode (a new network) with the final rules: the task's records, a raster of the
+    last second; the held-out statistics per episode and the fraction of plausible networks."""
+    cfg = exp.config
+    n, t = cfg.network, cfg.task
+    k_ep, k_run = jax.random.split(key)
+    episode = exp.task.sample(k_ep)
+    chunk = t.steps(cfg)[1]
+
+    def run(th, ep, k):
+        return tasks.unroll(exp.rules, exp.network, exp.task, th, ep, k, chunk=chunk, record=exp.task.record)
+
+    final, records = jax.jit(run)(theta, episode, k_run)
+    # The last second once more, every step, for a raster (plasticity on, from the final state).
+    steps = round(min(1.0, t.score_time) / n.dt)
+    shown = np.r_[np.arange(min(RASTER_E, n.n_exc)), n.n_exc + np.arange(min(RASTER_I, n.n_inh))]
+    raster = tasks.Recorder(lambda s: None, lambda c, s, x, new, y: (c, y[shown] > 0))
+    tail = exp.task._replace(num_steps=steps, record=raster)
+    _, spikes = jax.jit(
+        lambda th, ep, k, s: tasks.unroll(exp.rules, exp.network, tail, th, ep, k, record=raster, state=s)
+    )(theta, episode, jax.random.fold_in(k_run, 1), final)
+    t_idx, s_idx = np.nonzero(np.asarray(spikes))
+    arrays = {
+        "rate_e": np.asarray(records["rate_e"]),
+        "rate_i": np.asarray(records["rate_i"]),
+        "spike_time": (t_idx * n.dt + t.train_time + t.score_time).astype(np.float32),
+        "spike_neuron": s_idx.astype(np.int32),
+        "n_exc_shown": np.asarray(min(RASTER_E, n.n_exc)),
+        "bin_time": np.asarray(t.bin_time),
+        "train_time": np.asarray(t.train_time),
+        "target": np.asarray(t.target_rate),
+    }
+    for q in n.plastic:
+        arrays[f"w_sample_{q}"] = np.asarray(records["w_sample"][q])
+        arrays[f"w_mean_{q}"] = np.asarray(records["w"][q])
+    per = {k: np.asarray(heldout[k], np.float64) for k in STATISTICS if k in heldout}
+    unstable = np.asarray(heldout["unstable"], bool)
+    ok = [
+        (not unstable[i]) and tasks.plausible({k: v[i] for k, v in per.items()}) for i in range(len(unstable))
+    ]
+    summary = {
+        "heldout_statistics": {k: [float(x) for x in v] for k, v in per.items()},
+        **{f"heldout_{k}": float(np.mean(v)) for k, v in per.items()},
+        "plausible": float(np.mean(ok)),
+        "heldout_unstable": float(unstable.mean()),
+        "target_rate": t.target_rate,
+    }
+    return arrays, summary
+
+
+def figures(exp, history, arrays) -> dict:
+    """The coefficients per generation; the example episode's activity and weights; the held-out
+    statistics against fSBI's ranges; each learned rule's STDP window."""
+    names = {p: exp.rules[p].names for p in exp.rules}
+    figs = {"coefficients.png": plotting.coefficients(history.generations, history.theta, names, {})}
+    final = {
+        p: np.asarray(history.theta[p][-1]) for p in exp.rules if exp.config.rules[p].kind == "spike_trace"
+    }
+    if final:
+        rc = next(iter(exp.config.rules.values()))
+        figs["stdp_windows.png"] = plotting.stdp_windows(final, rc.tau_min, rc.tau_max)
+    if arrays is None:
+        return figs
+    figs["activity.png"] = plotting.network_activity(
+        arrays["spike_time"],
+        arrays["spike_neuron"],
+        int(arrays["n_exc_shown"]),
+        arrays["rate_e"],
+        arrays["rate_i"],
+        float(arrays["bin_time"]),
+        float(arrays["train_time"]),
+        float(arrays["target"]),
+    )
+    samples = {q: arrays[f"w_sample_{q}"] for q in exp.config.network.plastic}
+    figs["weights.png"] = plotting.weight_distributions(
+        samples, float(arrays["bin_time"]), exp.config.network.w_max
+    )
+    stats = (history.summary or {}).get("heldout_statistics")
+    if stats:
+        figs["statistics.png"] = plotting.statistics_vs_targets(stats, tasks.PLAUSIBLE)
+    return figs
+
+
+def headline(summary: dict) -> dict[str, float | None]:
+    """The generic metrics, each held-out statistic (mean over held-out networks), the fraction of
+    held-out networks that are plausible (every statistic in fSBI's range, not unstable) and the
+    fraction stopped by the blow-up guard."""
+    out = {**generic_headline(summary)}
+    out.update({f"heldout_{k}": summary.get(f"heldout_{k}") for k in STATISTICS})
+    out["plausible"] = summary.get("plausible")
+    out["heldout_unstable"] = summary.get("heldout_unstable")
+    return out
+
+
+def summary_lines(summary: dict) -> list[str]:
+    if "plausible" not in summary:
+        return []
+    stats = ", ".join(f"{k} {sig(summary.get(f'heldout_{k}'), 3)}" for k in STATISTICS)
+    n = len(next(iter(summary["heldout_statistics"].values()), []))
+    return [
+        f"held-out networks ({n}): {stats}",
+        f"plausible (every statistic in fSBI's range): {summary['plausible']:.0%}; "
+        f"stopped by the blow-up guard: {summary['heldout_unstable']:.0%}",
+    ]
+
+
+def columns(exp, theta) -> dict[str, float]:
+    """Per generation, the size of each pathway's four increments: which pathways a rule uses."""
+    return {f"norm_{p}": float(jnp.linalg.norm(jnp.asarray(theta[p])[:4])) for p in sorted(theta)}
+
+
+FAMILY = Family(
+    name="recurrent",
+    description="co-active spike-timing rules keep a recurrent E/I network asynchronous and irregular",
+    networks=("recurrent",),
+    tasks=("network_stability",),
+    rule="spike_trace",
+    rules_text=rules_text,
+    example=example,
+    figures=figures,
+    columns=columns,
+    summary_lines=summary_lines,
+    headline=headline,
+    default_rules={"ie": {"reference": "vogels_istdp"}},
+    tiny={
+        "name": "tiny_recurrent",
+        "network": {"n_exc": 40, "n_inh": 10, "p": 0.2, "plastic": ["ee", "ie"], "max_events": 1.0},
+        "task": {
+            "train_time": 0.02,
+            "score_time": 0.02,
+            "bin_time": 0.01,
+            "fano_bin": 0.01,
+            "episodes": 2,
+            "heldout_episodes": 2,
+        },
+        "rules": {"ee": {"init_std": 0.01}, "ie": {"reference": "vogels_istdp", "init_std": 0.01}},
+        "meta": {"generations": 2, "popsize": 4, "unstable_loss": 1e4, "scale": [1e-2] * 12},
+    },
+)
