@@ -200,8 +200,8 @@ def figure(result, path):
     runs = result["runs"]
     fig, ax = plt.subplots(2, 3, figsize=(14, 7), constrained_layout=True)
     for name, r in runs.items():
-        t = (np.arange(len(r["rate_e"])) + 1) * BIN
-        smooth = np.convolve(r["rate_e"], np.ones(50) / 50, mode="same")
+        smooth = np.convolve(r["rate_e"], np.ones(50) / 50, mode="valid")  # 0.5 s means, no edge
+        t = (np.arange(len(smooth)) + 50) * BIN
         ax[0, 0].plot(t, smooth, label=name)
     ax[0, 0].axhline(result["rho0"], color="k", ls=":", label="rho0")
     ax[0, 0].set(xlabel="time (s)", ylabel="E rate (Hz, 0.5 s mean)", yscale="log", title="E population rate")
@@ -267,19 +267,6 @@ def main(argv=None):
     _, runs["held"] = run(net, sizes, w_max, frozen, args.contrast_seconds, args.window, key, state=final)
     print("held", runs["held"]["stats"], flush=True)
     level, conv = plateau(runs["istdp"]["rate_e"], args.seconds)
-    brian = None
-    if args.brian2:
-        state0 = net.init(jax.random.split(key)[0])  # the network and potentials the istdp run began from
-        brian = brian2_run(state0, sizes, w, w_max, vogels, args.seconds)
-        b_level, b_conv = plateau(brian["rate_e"], args.seconds)
-        end = args.seconds
-        brian.update(
-            plateau_hz=b_level,
-            convergence_s=b_conv,
-            cv_isi=isi_cv(brian.pop("spike_t"), brian.pop("spike_i"), end - args.window, end),
-            bio_s_per_wall_s=args.seconds / brian["wall_s"],
-        )
-        print("brian2", {k: v for k, v in brian.items() if not isinstance(v, list)}, flush=True)
     result = {
         "n_exc": args.n_exc,
         "n_inh": args.n_inh,
@@ -294,7 +281,7 @@ def main(argv=None):
         "convergence_s": conv,
         "bio_s_per_wall_s": args.seconds / runs["istdp"]["wall_s"],
         "runs": runs,
-        "brian2": brian,
+        "brian2": None,
         "load": [load0, os.getloadavg()[0]],
         "machine": platform.processor() or platform.machine(),
         "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -303,6 +290,20 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result) + "\n")
     figure(result, out.with_suffix(".png"))
+    if args.brian2:
+        state0 = net.init(jax.random.split(key)[0])  # the network and potentials the istdp run began from
+        brian = brian2_run(state0, sizes, w, w_max, vogels, args.seconds)
+        b_level, b_conv = plateau(brian["rate_e"], args.seconds)
+        end = args.seconds
+        brian.update(
+            plateau_hz=b_level,
+            convergence_s=b_conv,
+            cv_isi=isi_cv(brian.pop("spike_t"), brian.pop("spike_i"), end - args.window, end),
+            bio_s_per_wall_s=args.seconds / brian["wall_s"],
+        )
+        print("brian2", {k: v for k, v in brian.items() if not isinstance(v, list)}, flush=True)
+        result["brian2"] = brian
+        out.with_suffix(".json").write_text(json.dumps(result) + "\n")
     print(f"plateau {level:.2f} Hz, convergence {conv} s, {result['bio_s_per_wall_s']:.3f} bio s per wall s")
 
 
