@@ -60,7 +60,7 @@ def run_plastix(seconds, key):
     return state, final, np.asarray(spikes)
 
 
-def run_brian2(state, seconds):
+def run_brian2(state, seconds, v_jitter=0.0):
     b2.start_scope()
     b2.prefs.codegen.target = "numpy"
     b2.defaultclock.dt = DT * b2.second
@@ -80,7 +80,9 @@ def run_brian2(state, seconds):
         method="exponential_euler",
         namespace=ns,
     )
-    g.v = np.asarray(state.aux["v"]) * b2.mV
+    v0 = np.asarray(state.aux["v"], np.float64)
+    v0 = v0 + v_jitter * np.random.default_rng(0).standard_normal(v0.shape)
+    g.v = v0 * b2.mV
     g.i_ext = np.r_[np.full(N_EXC, 20.0), np.full(N_INH, 18.0)] * b2.mV
     pop = {"e": g[:N_EXC], "i": g[N_EXC:]}
     size = {"e": N_EXC, "i": N_INH}
@@ -143,18 +145,23 @@ def statistics(raster, seconds):
 
 
 def test_recurrent_statistics_equal_brian2_once_chaos_decorrelates_spikes():
-    """float32 plastix against Brian2 (float64): the spike trains part within tens of ms (chaos), the
+    """Initial potentials 0.01 mV apart: the spike trains part (chaos) within the run, the
     statistics stay."""
-    seconds = 2.0
-    state, final, ours = run_plastix(seconds, jax.random.PRNGKey(12))
+    seconds = 3.0
     with jax.enable_x64(True):
-        state64 = jax.tree.map(lambda a: np.asarray(a), state)
-    theirs, _ = run_brian2(state64, seconds)
+        state, final, ours = run_plastix(seconds, jax.random.PRNGKey(12))
+        theirs, _ = run_brian2(state, seconds, v_jitter=0.01)
     differ = np.nonzero(np.any(ours != theirs, axis=1))[0]
     ours_stats, their_stats = statistics(ours, seconds), statistics(theirs, seconds)
     print(
         f"first differing step {differ[0] * DT if differ.size else None} s; "
         f"plastix rate, CV, Fano {ours_stats}, brian2 {their_stats}"
     )
-    assert differ.size  # chaos did decorrelate them: this compares statistics, not spikes
-    np.testing.assert_allclose(ours_stats, their_stats, rtol=0.1)
+    # Decorrelated: after the first second, fewer than half of the spikes coincide.
+    late = slice(round(1.0 / DT), None)
+    same = (ours[late] * theirs[late]).sum() / max(ours[late].sum(), 1)
+    print(f"spikes coinciding after 1 s: {same:.2f}")
+    assert same < 0.5
+    # Five plastix realizations (initial potentials 0.01 mV apart) spread by sd / mean 0.6 %
+    # (rate), 3.5 % (CV), 6 % (Fano); two realizations differ by sqrt(2) of that: allow 3 sd.
+    np.testing.assert_allclose(ours_stats, their_stats, rtol=[0.025, 0.15, 0.25])

@@ -84,7 +84,7 @@ def presynaptic(key: Array, n_post: int, n_pre: int, k: int | None, p: float | N
 def outgoing(pre: Array, n_pre: int, d_max: int) -> tuple[Array, Array]:
     """The synapses of each presynaptic neuron, ``[n_pre + 1, d_max]`` flat indices into the
     ``[n_post, k]`` weights (``n_post * k`` where none; the last row is all none), and whether
-    some neuron has more than ``d_max`` (those beyond are dropped: the run is then unstable)."""
+    some neuron has more than ``d_max`` (those beyond are dropped: the run then stops at once)."""
     n_syn = pre.size
     flat = pre.ravel()
     order = jnp.argsort(flat, stable=True)
@@ -156,7 +156,7 @@ def recurrent(
 
     **Engines**: ``"event"`` propagates only the spikes of this step: a gather of the
     spiking neurons' outgoing synapses and a scatter-add into the conductances, at most
-    ``max_events * N`` spikes per population and step (more marks the run unstable).
+    ``max_events * N`` spikes per population and step (more stops the run, as the guard does).
     Shapes are static, so a step costs ~ ``max_events * N`` x degree whatever the actual
     spikes: choose it just above the activity a run may reach (0.01 covers 100 Hz
     at ``dt = 0.1 ms``). ``"dense"`` keeps ``[n_post, n_pre]`` masked matrices
@@ -167,8 +167,10 @@ def recurrent(
     rate filtered with ``tau_guard`` (``r <- r e^{-dt/tau} + (1 - e^{-dt/tau}) n_E /
     (N_E dt)``, after SpikES's CheckerScorer) must stay inside it from ``guard_after``
     seconds on (default ``tau_guard``); when it leaves, every later spike is masked,
-    so nothing changes any more (no Python control flow), ``aux["t_stop"]`` records
-    the step, and the run is unstable.
+    so nothing changes any more (no Python control flow), and ``aux["t_stop"]`` records
+    the step (-1: never), for the task to score: a run that blows up later is the
+    better one (:func:`plastix.tasks.network_stability`). ``unstable`` is for
+    non-finite states only.
 
     Args:
         n_exc, n_inh: population sizes.
@@ -283,7 +285,8 @@ def recurrent(
             "ext_out": ext_out,
             "fixed": fixed,
             "rate": jnp.zeros((), dtype),
-            "t_stop": jnp.full((), -1, jnp.int32),
+            # A structural overflow (an out-degree past its 1e-12 tail) stops the run at once.
+            "t_stop": jnp.where(overflow, 0, -1).astype(jnp.int32),
             "overflow": overflow,
         }
         return NetState(weights, aux)
@@ -384,6 +387,6 @@ def recurrent(
         finite = jnp.all(jnp.isfinite(jnp.concatenate([a["v"], a["ge"], a["gi"]])))
         for q in plastic:
             finite = finite & jnp.all(jnp.isfinite(state.w[q]))
-        return ~finite | a["overflow"] | (a["t_stop"] >= 0)
+        return ~finite
 
     return Network(init, step, apply, unstable, plastic, sizes=sizes if engine == "event" else None)

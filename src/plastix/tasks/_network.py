@@ -227,6 +227,7 @@ def network_stability(
     target_rate: float = 5.0,
     cv_min: float = 0.7,
     creep_max: float = 0.05,
+    blow_loss: float = 200.0,
 ) -> Task:
     r"""Keep a recurrent network in a stable asynchronous irregular state (after SpikES / fSBI).
 
@@ -241,9 +242,17 @@ def network_stability(
               + w_{blow} + \Big[\frac{w_{creep} - c_{max}}{c_{max}}\Big]_+
 
     with ``r*`` = ``target_rate``: the rate term is SpikES's (``CheckerScorer_Stability``,
-    there on the 1 s filtered rate at every step, here on the window's mean rate); a run
-    stopped by the network's blow-up guard is unstable (:func:`plastix.tasks.meta_loss`
-    scores it ``unstable_loss``). Metrics: every statistic.
+    there on the 1 s filtered rate at every step, here on the window's mean rate). A run
+    that the network's blow-up guard stopped at ``t_stop`` of ``T`` seconds scores
+
+    .. math:: L = L_{blow} \big(1 - \tfrac14\, t_{stop} / T\big)
+
+    instead, after SpikES's ``160 (e^{-t_{blow}/T} + 1)``: a run that holds out longer is
+    better, so an outer loop among blow-ups still has a direction (a constant penalty
+    gives none, and CMA-ES then drifts). ``blow_loss`` must exceed the largest loss of a
+    run that was not stopped by a third (``blow_loss * 3/4`` is the smallest of a stopped
+    run) and stay below ``meta_loss``'s ``unstable_loss``, kept for non-finite states.
+    Metrics: every statistic, ``stopped`` (0 or 1) and ``t_stop`` (s; ``T`` if never).
     """
     steps = round((train_time + score_time) / dt)
     bin_steps = max(round(bin_time / dt), 1)
@@ -272,6 +281,11 @@ def network_stability(
         rate = (st["rate_e"] - target_rate) ** 2 / (st["rate_e"] + 2.0)
         cv = jnp.maximum(cv_min - st["cv_isi"], 0.0) / cv_min
         creep = jnp.maximum(st["w_creep"] - creep_max, 0.0) / creep_max
-        return rate + cv**2 + st["w_blow"] + creep, st
+        t_stop = final.aux["t_stop"]
+        stopped = t_stop >= 0
+        frac = jnp.where(stopped, t_stop / steps, 1.0)
+        loss = jnp.where(stopped, blow_loss * (1.0 - 0.25 * frac), rate + cv**2 + st["w_blow"] + creep)
+        st.update(stopped=stopped.astype(rate.dtype), t_stop=frac * (train_time + score_time))
+        return loss, st
 
     return Task(sample, inputs, loss, steps, recorder)

@@ -207,6 +207,9 @@ class NetworkStabilityTaskConfig(TaskSection):
     target_rate: float = Field(5.0, gt=0, description="target E rate, Hz")
     cv_min: float = Field(0.7, gt=0, description="CV of ISIs asked for (at least)")
     creep_max: float = Field(0.05, gt=0, description="weight creep allowed over the window")
+    blow_loss: float = Field(
+        200.0, gt=0, description="loss of a run the guard stops at once (3/4 of it if it holds to the end)"
+    )
     episodes: int = Field(2, ge=1, description="training episodes (network draws) per generation")
     heldout_episodes: int = Field(8, ge=1, description="fresh networks and inputs for the final score")
     resample: bool = Field(True, description="draw fresh networks every generation")
@@ -257,10 +260,14 @@ class NetworkStabilityTaskConfig(TaskSection):
         )
         r = self.target_rate
         worst = max((hi - r) ** 2 / (hi + 2.0), r * r / 2.0) + 1 + 1 + 2 / self.creep_max
-        if cfg.meta.unstable_loss <= worst:
+        if 0.75 * self.blow_loss <= worst:
             raise ValueError(
-                f"meta.unstable_loss ({cfg.meta.unstable_loss}) must exceed the largest loss of a stable "
-                f"network ({worst:.4g}: E rate at {hi:g} Hz, regular, weights at bounds and creeping)"
+                f"task.blow_loss ({self.blow_loss}) x 3/4 must exceed the largest loss of a run that is not "
+                f"stopped ({worst:.4g}: E rate at {hi:g} Hz, regular, weights at bounds and creeping)"
+            )
+        if cfg.meta.unstable_loss <= self.blow_loss:
+            raise ValueError(
+                f"meta.unstable_loss ({cfg.meta.unstable_loss}) must exceed task.blow_loss ({self.blow_loss})"
             )
 
     def tasks(self, cfg) -> tuple[tasks.Task, None]:
@@ -282,6 +289,7 @@ class NetworkStabilityTaskConfig(TaskSection):
             target_rate=self.target_rate,
             cv_min=self.cv_min,
             creep_max=self.creep_max,
+            blow_loss=self.blow_loss,
         )
         return task, None
 

@@ -73,15 +73,15 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
         arrays[f"w_sample_{q}"] = np.asarray(records["w_sample"][q])
         arrays[f"w_mean_{q}"] = np.asarray(records["w"][q])
     per = {k: np.asarray(heldout[k], np.float64) for k in STATISTICS if k in heldout}
-    unstable = np.asarray(heldout["unstable"], bool)
+    stopped = np.asarray(heldout["stopped"], bool) | np.asarray(heldout["unstable"], bool)
     ok = [
-        (not unstable[i]) and tasks.plausible({k: v[i] for k, v in per.items()}) for i in range(len(unstable))
+        (not stopped[i]) and tasks.plausible({k: v[i] for k, v in per.items()}) for i in range(len(stopped))
     ]
     summary = {
         "heldout_statistics": {k: [float(x) for x in v] for k, v in per.items()},
         **{f"heldout_{k}": float(np.mean(v)) for k, v in per.items()},
         "plausible": float(np.mean(ok)),
-        "heldout_unstable": float(unstable.mean()),
+        "heldout_stopped": float(stopped.mean()),
         "target_rate": t.target_rate,
     }
     return arrays, summary
@@ -122,12 +122,12 @@ def figures(exp, history, arrays) -> dict:
 
 def headline(summary: dict) -> dict[str, float | None]:
     """The generic metrics, each held-out statistic (mean over held-out networks), the fraction of
-    held-out networks that are plausible (every statistic in fSBI's range, not unstable) and the
+    held-out networks that are plausible (every statistic in fSBI's range, not stopped) and the
     fraction stopped by the blow-up guard."""
     out = {**generic_headline(summary)}
     out.update({f"heldout_{k}": summary.get(f"heldout_{k}") for k in STATISTICS})
     out["plausible"] = summary.get("plausible")
-    out["heldout_unstable"] = summary.get("heldout_unstable")
+    out["heldout_stopped"] = summary.get("heldout_stopped")
     return out
 
 
@@ -139,7 +139,7 @@ def summary_lines(summary: dict) -> list[str]:
     return [
         f"held-out networks ({n}): {stats}",
         f"plausible (every statistic in fSBI's range): {summary['plausible']:.0%}; "
-        f"stopped by the blow-up guard: {summary['heldout_unstable']:.0%}",
+        f"stopped by the blow-up guard: {summary['heldout_stopped']:.0%}",
     ]
 
 
