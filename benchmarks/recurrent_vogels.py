@@ -203,6 +203,10 @@ def figure(result, path):
         smooth = np.convolve(r["rate_e"], np.ones(50) / 50, mode="valid")  # 0.5 s means, no edge
         t = (np.arange(len(smooth)) + 50) * BIN
         ax[0, 0].plot(t, smooth, label=name)
+    if result.get("brian2"):  # the same istdp run in Brian2
+        smooth = np.convolve(result["brian2"]["rate_e"], np.ones(50) / 50, mode="valid")
+        t = (np.arange(len(smooth)) + 50) * BIN
+        ax[0, 0].plot(t, smooth, color="k", lw=0.6, label="istdp, Brian2")
     ax[0, 0].axhline(result["rho0"], color="k", ls=":", label="rho0")
     ax[0, 0].set(xlabel="time (s)", ylabel="E rate (Hz, 0.5 s mean)", yscale="log", title="E population rate")
     ax[0, 0].legend()
@@ -248,7 +252,12 @@ def main(argv=None):
     ap.add_argument("--max-events", type=float, default=1.0)
     ap.add_argument("--brian2", action="store_true", help="also run the istdp run in Brian2 (cython)")
     ap.add_argument("--out", default="docs/recurrent/vogels2011")
+    ap.add_argument("--redraw", action="store_true", help="only draw OUT.png again from OUT.json")
     args = ap.parse_args(argv)
+    if args.redraw:
+        out = Path(args.out)
+        figure(json.loads(out.with_suffix(".json").read_text()), out.with_suffix(".png"))
+        return
     w, w_max = WEIGHTS[args.weights]
     p = {"ee": 160 / args.n_exc, "ei": 160 / args.n_exc, "ie": 40 / args.n_inh, "ii": 40 / args.n_inh}
     net = networks.recurrent(

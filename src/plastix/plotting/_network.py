@@ -22,15 +22,22 @@ def network_activity(
     bin_time: float,
     train_time: float,
     target: float | None = None,
+    window: tuple[float, float] | None = None,
+    n_shown: int | None = None,
 ):
-    """A raster (E below the line, I above) of the last second and the population rates of the whole
-    episode, the scoring window shaded."""
+    """A raster (E below the line, I above) of ``window`` (s) after the episode and the population
+    rates of the whole episode, the scoring window shaded."""
     fig, ax = plt.subplots(2, 1, figsize=(10, 6.5), constrained_layout=True)
     exc = spike_neurons < n_exc_shown
     ax[0].plot(spike_times[exc], spike_neurons[exc], ",", color="C3")
     ax[0].plot(spike_times[~exc], spike_neurons[~exc], ",", color="C0")
     ax[0].axhline(n_exc_shown - 0.5, color="0.5", lw=0.5)
-    ax[0].set(xlabel="time (s)", ylabel="neuron (E red, I blue)", title="raster, end of the episode")
+    title = "raster after the episode" + ("" if len(spike_times) else " (no spikes)")
+    ax[0].set(xlabel="time (s)", ylabel="neuron (E red, I blue)", title=title)
+    if window is not None:
+        ax[0].set_xlim(*window)
+    if n_shown is not None:
+        ax[0].set_ylim(-0.5, n_shown - 0.5)
     t = (np.arange(len(rate_e)) + 1) * bin_time
     ax[1].plot(t, rate_e, color="C3", lw=0.7, label="E")
     ax[1].plot(t, rate_i, color="C0", lw=0.7, label="I")

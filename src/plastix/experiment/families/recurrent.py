@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from plastix import analysis, plotting, rules, tasks
+from plastix.experiment import _seeds
 from plastix.experiment._family import Family
 from plastix.experiment._family import headline as generic_headline
 from plastix.experiment._progress import sig
@@ -65,6 +66,8 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
         "spike_time": (t_idx * n.dt + t.train_time + t.score_time).astype(np.float32),
         "spike_neuron": s_idx.astype(np.int32),
         "n_exc_shown": np.asarray(min(RASTER_E, n.n_exc)),
+        "n_shown": np.asarray(len(shown)),
+        "raster_window": np.asarray([0.0, steps * n.dt]) + t.train_time + t.score_time,
         "bin_time": np.asarray(t.bin_time),
         "train_time": np.asarray(t.train_time),
         "target": np.asarray(t.target_rate),
@@ -72,19 +75,46 @@ def example(exp, theta, key, heldout) -> tuple[dict, dict]:
     for q in n.plastic:
         arrays[f"w_sample_{q}"] = np.asarray(records["w_sample"][q])
         arrays[f"w_mean_{q}"] = np.asarray(records["w"][q])
-    per = {k: np.asarray(heldout[k], np.float64) for k in STATISTICS if k in heldout}
-    stopped = np.asarray(heldout["stopped"], bool) | np.asarray(heldout["unstable"], bool)
-    ok = [
-        (not stopped[i]) and tasks.plausible({k: v[i] for k, v in per.items()}) for i in range(len(stopped))
-    ]
+    per = {k: np.asarray(heldout[k], np.float64) for k in STATISTICS}
+    stopped = (np.asarray(heldout["stopped"]) > 0) | (np.asarray(heldout["unstable"]) > 0)
     summary = {
+        **vogels_baseline(exp, theta),
         "heldout_statistics": {k: [float(x) for x in v] for k, v in per.items()},
         **{f"heldout_{k}": float(np.mean(v)) for k, v in per.items()},
-        "plausible": float(np.mean(ok)),
+        "plausible": plausible_fraction({"episodes": heldout}),
         "heldout_stopped": float(stopped.mean()),
         "target_rate": t.target_rate,
     }
     return arrays, summary
+
+
+def plausible_fraction(metrics) -> float:
+    """Of the episodes in ``metrics["episodes"]``, the fraction neither stopped nor non-finite whose
+    every statistic lies in fSBI's range."""
+    ep = {k: np.asarray(v, np.float64) for k, v in metrics["episodes"].items()}
+    stopped = (ep["stopped"] > 0) | (ep["unstable"] > 0)
+    return float(
+        np.mean(
+            [
+                not stopped[i] and tasks.plausible({k: ep[k][i] for k in STATISTICS})
+                for i in range(len(stopped))
+            ]
+        )
+    )
+
+
+def vogels_baseline(exp, theta) -> dict:
+    """The baseline on the same held-out episodes: Vogels' rule on I -> E alone (every other plastic
+    pathway fixed), when ``ie`` is plastic and has that reference."""
+    ref = exp.references.get("ie")
+    if ref is None or ref[0] != "vogels_istdp":
+        return {}
+    fixed = {p: jnp.zeros_like(theta[p]).at[4:].set(0.02) for p in theta}  # no increments: fixed
+    base = {**fixed, "ie": jnp.asarray(ref[1], theta["ie"].dtype)}
+    loss, m = jax.jit(exp.heldout_loss)(base, _seeds.stream(exp.config.seed, _seeds.HELDOUT))
+    out = {"baseline_heldout_loss": float(m["task_loss"]), "baseline_plausible": plausible_fraction(m)}
+    out.update({f"baseline_{k}": float(m[k]) for k in ("rate_e", "cv_isi", "stopped")})
+    return out
 
 
 def figures(exp, history, arrays) -> dict:
@@ -109,6 +139,8 @@ def figures(exp, history, arrays) -> dict:
         float(arrays["bin_time"]),
         float(arrays["train_time"]),
         float(arrays["target"]),
+        tuple(arrays["raster_window"]),
+        int(arrays["n_shown"]),
     )
     samples = {q: arrays[f"w_sample_{q}"] for q in exp.config.network.plastic}
     figs["weights.png"] = plotting.weight_distributions(
@@ -128,6 +160,8 @@ def headline(summary: dict) -> dict[str, float | None]:
     out.update({f"heldout_{k}": summary.get(f"heldout_{k}") for k in STATISTICS})
     out["plausible"] = summary.get("plausible")
     out["heldout_stopped"] = summary.get("heldout_stopped")
+    out["baseline_heldout_loss"] = summary.get("baseline_heldout_loss")
+    out["baseline_plausible"] = summary.get("baseline_plausible")
     return out
 
 
@@ -140,7 +174,14 @@ def summary_lines(summary: dict) -> list[str]:
         f"held-out networks ({n}): {stats}",
         f"plausible (every statistic in fSBI's range): {summary['plausible']:.0%}; "
         f"stopped by the blow-up guard: {summary['heldout_stopped']:.0%}",
-    ]
+    ] + (
+        [
+            f"baseline, Vogels' rule on I -> E alone, same held-out networks: loss "
+            f"{sig(summary['baseline_heldout_loss'])}, plausible {summary['baseline_plausible']:.0%}"
+        ]
+        if "baseline_heldout_loss" in summary
+        else []
+    )
 
 
 def columns(exp, theta) -> dict[str, float]:
