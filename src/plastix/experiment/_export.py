@@ -430,3 +430,197 @@ rate = np.sum(times >= duration - window) / window
 print(f"rate over the last {{window:g}} s: {{rate:.3f}} Hz (target {flt["target"]:g} Hz)")
 print(f"mean inhibitory weight: {{np.mean(inh.w[:]):.4f}}")
 '''
+
+
+def recurrent_brian2_script(
+    network: Mapping,
+    thetas: Mapping[str, Sequence[float]],
+    ext_rate: float,
+    duration: float = 10.0,
+    window: float = 1.0,
+    seed: int = 0,
+    name: str = "learned rules",
+    rule_text: str = "",
+    tau_min: float = 1e-4,
+    tau_max: float = 10.0,
+) -> str:
+    r"""The text of a self-contained Brian2 script of :func:`plastix.networks.recurrent` with learned rules.
+
+    The network is drawn by the script itself (Brian2's ``connect(p=...)`` for a
+    connection probability, numpy for a fixed in-degree: the same distribution as
+    plastix's, another draw), from uniform initial potentials in [-60, -50] mV; each
+    plastic pathway is a ``Synapses`` block with its learned spike-trace rule
+    (:data:`RULE_MODEL`, :func:`pathway_on_pre`, :data:`PLASTIC_ON_POST`), the others
+    fixed. Poisson inputs at ``ext_rate`` Hz (``--ext-rate``). It prints the E and I
+    rates, the mean CV of E inter-spike intervals over the last ``window`` seconds and
+    each plastic pathway's mean weight. ``--quick``: Brian2's numpy target, at most
+    :data:`QUICK_DURATION` s.
+
+    Args:
+        network: the ``[network]`` section's values (``n_exc``, ``n_inh``, ``plastic``,
+            ``p``, ``k``, ``w``, ``w_max``, ``i_ext``, ``n_ext``, ``k_ext``, ``w_ext``,
+            ``dt``, ``params``).
+        thetas: pathway -> learned :func:`plastix.rules.spike_trace` coefficients.
+    """
+    from plastix.networks._lif import VOGELS_2011
+    from plastix.networks._recurrent import PATHWAYS
+
+    duration = float(duration)
+    if not (math.isfinite(duration) and duration > 0):
+        raise UserError(f"--duration must be a positive number of seconds, got {duration}")
+    neuron = {**VOGELS_2011, **dict(network.get("params") or {})}
+    p = network.get("p", 0.02)
+    probability = {q: float(p.get(q, 0.02) if isinstance(p, Mapping) else p) for q in PATHWAYS}
+    degree = {q: int(v) for q, v in dict(network.get("k") or {}).items()}
+    i_ext = network.get("i_ext", 20.0)
+    i_e, i_i = (i_ext, i_ext) if not isinstance(i_ext, Sequence) else tuple(i_ext)
+    rules_ = {}
+    for q, theta in thetas.items():
+        c = model_constants(theta, None, tau_min, tau_max)
+        rules_[q] = {k: c[k][0] for k in RULE_NAMES}
+    quick = min(QUICK_DURATION, duration)
+    consts = "\n".join(f"{k} = {neuron[k]!r} * {unit}" for k, unit in _NEURON_UNITS.items() if unit != "1")
+    header_rule = "".join(f"\n# Rule {line}" for line in rule_text.split("; ") if line)
+    on_pre = {q: pathway_on_pre(q, q in thetas) for q in PATHWAYS}
+    return f'''\
+"""{name}: a recurrent network of E and I conductance LIF neurons whose pathways learn with
+rules discovered by plastix (exported by `plastix export --brian2`).
+
+Model: plastix.networks.recurrent ({network.get("n_exc", 800)} E, {network.get("n_inh", 200)} I;
+pathways ee, ei, ie, ii, presynaptic population first; plastic: {", ".join(sorted(thetas))}).
+The network is a new draw of the same distribution as plastix's.
+
+    python this_script.py [--quick] [--duration SECONDS] [--seed N] [--ext-rate HZ] [--target cython|numpy]
+"""{header_rule}
+
+import argparse
+import time
+
+import numpy as np
+from brian2 import (
+    Hz,
+    Network,
+    NeuronGroup,
+    PoissonGroup,
+    SpikeMonitor,
+    Synapses,
+    defaultclock,
+    mV,
+    prefs,
+    second,
+    seed,
+)
+
+DURATION = {duration!r}  # s
+QUICK_DURATION = {quick!r}  # s, with --quick
+WINDOW = {float(window)!r}  # s, statistics over the last WINDOW seconds
+N_EXC, N_INH = {int(network.get("n_exc", 800))}, {int(network.get("n_inh", 200))}
+P = {probability!r}  # connection probability per pathway
+K = {degree!r}  # fixed in-degree, where given (replaces P)
+W = {dict(network.get("w") or {})!r}  # nS, initial (fixed pathways: constant)
+W_MAX = {float(network.get("w_max", 300.0))!r}  # nS, bound of plastic weights
+I_EXT = ({float(i_e)!r}, {float(i_i)!r})  # mV (E, I): the current across g_leak
+N_EXT = {int(network.get("n_ext", 0))}  # Poisson inputs
+K_EXT = {int(network.get("k_ext", 0))}  # of them into each neuron
+W_EXT = {float(network.get("w_ext", 0.0))!r}  # nS
+RULES = {rules_!r}  # learned: alpha, beta, gamma, kappa (nS per spike), tau_pre, tau_post (s)
+
+parser = argparse.ArgumentParser(description=__doc__.split("\\n\\n")[0])
+parser.add_argument("--duration", type=float, help=f"simulated time, s (default {{DURATION:g}})")
+parser.add_argument("--seed", type=int, default={int(seed)!r})
+parser.add_argument("--ext-rate", type=float, default={float(ext_rate)!r}, help="Poisson input rate, Hz")
+parser.add_argument("--target", choices=["cython", "numpy"])
+parser.add_argument("--quick", action="store_true", help="numpy target, a short run")
+args = parser.parse_args()
+duration = args.duration if args.duration is not None else (QUICK_DURATION if args.quick else DURATION)
+if not duration > 0:
+    parser.error(f"--duration must be positive, got {{duration:g}}")
+prefs.codegen.target = args.target or ("numpy" if args.quick else "cython")
+seed(args.seed)
+rng = np.random.default_rng(args.seed)
+
+defaultclock.dt = {float(network.get("dt", 1e-4))!r} * second
+{consts}
+g_leak = {float(neuron["g_leak"])!r}  # nS: a weight w (nS) adds w / g_leak to the conductance
+neurons = NeuronGroup(
+    N_EXC + N_INH,
+    """
+{_indent(RECURRENT_EQS, 4)}
+    """,
+    threshold="{NEURON_THRESHOLD}",
+    reset="{NEURON_RESET}",
+    refractory={float(neuron["t_ref"])!r} * second,
+    method="exponential_euler",
+)
+neurons.v = rng.uniform(-60.0, -50.0, N_EXC + N_INH) * mV
+neurons.i_ext = np.r_[np.full(N_EXC, I_EXT[0]), np.full(N_INH, I_EXT[1])] * mV
+pop = {{"e": neurons[:N_EXC], "i": neurons[N_EXC:]}}
+size = {{"e": N_EXC, "i": N_INH}}
+
+ON_PRE = {on_pre!r}
+pathways = {{}}
+for q in ("ee", "ei", "ie", "ii"):
+    if q in RULES:  # the learned rule, a spike-trace rule on traces xpre, xpost
+        ns = {{**RULES[q], "w_max": W_MAX, "g_leak": g_leak}}
+        ns.update(tau_pre=RULES[q]["tau_pre"] * second, tau_post=RULES[q]["tau_post"] * second)
+        syn = Synapses(
+            pop[q[0]],
+            pop[q[1]],
+            """
+{_indent(RULE_MODEL, 12)}
+            """,
+            on_pre=ON_PRE[q],
+            on_post="""
+{_indent(PLASTIC_ON_POST, 12)}
+            """,
+            namespace=ns,
+        )
+    else:
+        syn = Synapses(
+            pop[q[0]], pop[q[1]], "{FIXED_MODEL}", on_pre=ON_PRE[q], namespace={{"g_leak": g_leak}}
+        )
+    same = q[0] == q[1]
+    if q in K:  # fixed in-degree: K[q] distinct partners per neuron, no autapses
+        n_pre, n_post = size[q[0]], size[q[1]]
+        pre, post = [], []
+        for j in range(n_post):
+            pool = np.delete(np.arange(n_pre), j) if same else np.arange(n_pre)
+            pre.append(rng.choice(pool, K[q], replace=False))
+            post.append(np.full(K[q], j))
+        syn.connect(i=np.concatenate(pre), j=np.concatenate(post))
+    else:
+        syn.connect(condition="i != j" if same else "True", p=P[q])
+    syn.w = W[q]
+    pathways[q] = syn
+
+objects = [neurons, *pathways.values()]
+if N_EXT and K_EXT:
+    inputs = PoissonGroup(N_EXT, rates=args.ext_rate * Hz)
+    ext = Synapses(
+        inputs, neurons, on_pre="ge_post += W_EXT / g_leak", namespace={{"W_EXT": W_EXT, "g_leak": g_leak}}
+    )
+    pre = np.concatenate([rng.choice(N_EXT, K_EXT, replace=False) for _ in range(N_EXC + N_INH)])
+    ext.connect(i=pre, j=np.repeat(np.arange(N_EXC + N_INH), K_EXT))
+    objects += [inputs, ext]
+spikes_e, spikes_i = SpikeMonitor(pop["e"]), SpikeMonitor(pop["i"])
+net = Network(*objects, spikes_e, spikes_i)
+started = time.perf_counter()
+net.run(duration * second)
+wall = time.perf_counter() - started
+print(f"simulated {{duration:g}} s in {{wall:.2f}} s with Brian2's {{prefs.codegen.target}} target")
+window = min(WINDOW, duration)
+t_e, i_e = np.asarray(spikes_e.t / second), np.asarray(spikes_e.i)
+late = t_e >= duration - window
+rate_e = late.sum() / (N_EXC * window)
+rate_i = np.sum(np.asarray(spikes_i.t / second) >= duration - window) / (N_INH * window)
+cvs = []
+for k in np.unique(i_e[late]):
+    isi = np.diff(np.sort(t_e[late & (i_e == k)]))
+    if len(isi) >= 3:
+        cvs.append(isi.std() / isi.mean())
+cv = float(np.mean(cvs)) if cvs else float("nan")
+print(f"last {{window:g}} s: E rate {{rate_e:.3f}} Hz, I rate {{rate_i:.3f}} Hz, CV of E ISIs {{cv:.3f}}")
+for q, syn in pathways.items():
+    if q in RULES:
+        print(f"mean {{q}} weight {{np.mean(syn.w[:]):.4g}} nS")
+'''

@@ -17,6 +17,8 @@ import numpy as np
 
 from plastix import analysis, plotting, rules, tasks
 from plastix.experiment import _seeds
+from plastix.experiment._errors import UserError
+from plastix.experiment._export import recurrent_brian2_script
 from plastix.experiment._family import Family
 from plastix.experiment._family import headline as generic_headline
 from plastix.experiment._progress import sig
@@ -189,6 +191,28 @@ def columns(exp, theta) -> dict[str, float]:
     return {f"norm_{p}": float(jnp.linalg.norm(jnp.asarray(theta[p])[:4])) for p in sorted(theta)}
 
 
+def export_brian2(cfg, summary: dict, duration: float | None) -> str:
+    """The run's learned rules in a runnable Brian2 script of the recurrent network
+    (:func:`plastix.experiment._export.recurrent_brian2_script`), at the middle of the input-rate range."""
+    bad = [p for p, r in cfg.rules.items() if r.kind != "spike_trace"]
+    if bad:
+        raise UserError(f"--brian2 writes spike-trace rules; rules.{bad[0]} is {cfg.rules[bad[0]].kind!r}")
+    n, t = cfg.network, cfg.task
+    rc = next(iter(cfg.rules.values()))
+    return recurrent_brian2_script(
+        n.model_dump(),
+        {p: summary["theta"][p] for p in cfg.rules},
+        ext_rate=sum(t.ext_rate) / 2,
+        duration=duration if duration is not None else 2 * (t.train_time + t.score_time),
+        window=t.score_time,
+        seed=cfg.seed,
+        name=cfg.name,
+        rule_text=summary.get("rule", ""),
+        tau_min=rc.tau_min,
+        tau_max=rc.tau_max,
+    )
+
+
 FAMILY = Family(
     name="recurrent",
     description="co-active spike-timing rules keep a recurrent E/I network asynchronous and irregular",
@@ -201,6 +225,7 @@ FAMILY = Family(
     columns=columns,
     summary_lines=summary_lines,
     headline=headline,
+    exporters={"brian2": export_brian2},
     default_rules={"ie": {"reference": "vogels_istdp"}},
     tiny={
         "name": "tiny_recurrent",
