@@ -102,9 +102,17 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--title", default="Sweep of configs/recurrent_quick.toml")
     args = ap.parse_args(argv)
+    # Seeds scored before (OUT.json) are kept: a sweep still running is scored piece by piece.
+    done = {}
+    if args.out.with_suffix(".json").is_file():
+        done = {r["seed"]: r for r in json.loads(args.out.with_suffix(".json").read_text())}
     rows = []
     t0 = time.perf_counter()
     for run in sorted(args.sweep.glob("seed-*"), key=lambda p: int(p.name.split("-")[1])):
+        seed = int(run.name.split("-")[1])
+        if seed in done:
+            rows.append(done[seed])
+            continue
         if _rundir.read_summary(run) is None:
             print(f"{run}: not finished, left out", flush=True)
             continue
