@@ -103,52 +103,9 @@ def brian2_run(state, sizes, w, w_max, theta, seconds, target="cython"):
     n_exc, n_inh = sizes
     b2.start_scope()
     b2.prefs.codegen.target = target
-    b2.defaultclock.dt = DT * b2.second
-    p = networks.VOGELS_2011
-    units = {"tau_m": b2.second, "tau_exc": b2.second, "tau_inh": b2.second}
-    names = ("tau_m", "v_rest", "e_exc", "e_inh", "tau_exc", "tau_inh", "v_th", "v_reset")
-    ns = {k: p[k] * units.get(k, b2.mV) for k in names}
-    ns["g_leak"] = p["g_leak"]
-    g = b2.NeuronGroup(
-        n_exc + n_inh,
-        export.RECURRENT_EQS,
-        threshold=export.NEURON_THRESHOLD,
-        reset=export.NEURON_RESET,
-        refractory=p["t_ref"] * b2.second,
-        method="exponential_euler",
-        namespace=ns,
-    )
-    g.v = np.asarray(state.aux["v"], np.float64) * b2.mV
-    g.i_ext = 20.0 * b2.mV
-    pop = {"e": g[:n_exc], "i": g[n_exc:]}
-    size = {"e": n_exc, "i": n_inh}
-    objs = [g]
-    syn = {}
-    for q in networks.PATHWAYS:
-        pre = np.asarray(state.aux["pre"][q])
-        post = np.repeat(np.arange(pre.shape[0]), pre.shape[1]).reshape(pre.shape)
-        ok = pre < size[q[0]]
-        if q == "ie":
-            alpha, beta, gamma, kappa, tau_pre, tau_post = (float(x) for x in theta)
-            ns_q = {**ns, "alpha": alpha, "beta": beta, "gamma": gamma, "kappa": kappa, "w_max": w_max}
-            ns_q.update(tau_pre=tau_pre * b2.second, tau_post=tau_post * b2.second)
-            model, on_post = export.RULE_MODEL, export.PLASTIC_ON_POST
-            sy = b2.Synapses(
-                pop[q[0]],
-                pop[q[1]],
-                model,
-                on_pre=export.pathway_on_pre(q, True),
-                on_post=on_post,
-                namespace=ns_q,
-            )
-        else:
-            sy = b2.Synapses(
-                pop[q[0]], pop[q[1]], export.FIXED_MODEL, on_pre=export.pathway_on_pre(q, False), namespace=ns
-            )
-        sy.connect(i=pre[ok], j=post[ok])
-        sy.w = w[q]
-        syn[q] = sy
-        objs.append(sy)
+    neurons, syn = export.brian2_recurrent(b2, state, sizes, w, w_max, {"ie": theta}, dt=DT)
+    pop = {"e": neurons[:n_exc], "i": neurons[n_exc:]}
+    objs = [neurons, *syn.values()]
     mon_e, mon_i = b2.PopulationRateMonitor(pop["e"]), b2.PopulationRateMonitor(pop["i"])
     spikes = b2.SpikeMonitor(pop["e"])
     net = b2.Network(*objs, mon_e, mon_i, spikes)
@@ -238,6 +195,18 @@ def figure(result, path):
     fig.savefig(path, dpi=110)
 
 
+def rounded(x, digits: int = 5):
+    """``x`` (nested lists and dicts) with every float to ``digits`` significant digits: the JSON
+    kept in docs/ stays small."""
+    if isinstance(x, float):
+        return float(f"{x:.{digits}g}")
+    if isinstance(x, list):
+        return [rounded(v, digits) for v in x]
+    if isinstance(x, dict):
+        return {k: rounded(v, digits) for k, v in x.items()}
+    return x
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-exc", type=int, default=1600)
@@ -297,7 +266,7 @@ def main(argv=None):
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(rounded(result)) + "\n")
     figure(result, out.with_suffix(".png"))
     if args.brian2:
         state0 = net.init(jax.random.split(key)[0])  # the network and potentials the istdp run began from
@@ -312,7 +281,7 @@ def main(argv=None):
         )
         print("brian2", {k: v for k, v in brian.items() if not isinstance(v, list)}, flush=True)
         result["brian2"] = brian
-        out.with_suffix(".json").write_text(json.dumps(result) + "\n")
+        out.with_suffix(".json").write_text(json.dumps(rounded(result)) + "\n")
     print(f"plateau {level:.2f} Hz, convergence {conv} s, {result['bio_s_per_wall_s']:.3f} bio s per wall s")
 
 

@@ -624,3 +624,65 @@ for q, syn in pathways.items():
     if q in RULES:
         print(f"mean {{q}} weight {{np.mean(syn.w[:]):.4g}} nS")
 '''
+
+
+def brian2_recurrent(b2, state, sizes, w, w_max, thetas, i_ext=(20.0, 20.0), dt=1e-4, params=None):
+    """The network of a :func:`plastix.networks.recurrent` state in Brian2: the same synapses and
+    initial potentials, the model strings above, each pathway in ``thetas`` learning with its
+    spike-trace rule (clipped to ``[0, w_max]``), the others fixed at ``w``; no external inputs.
+
+    ``b2`` is the imported ``brian2`` module (an optional dependency, imported by the caller).
+    Returns ``(neurons, {pathway: Synapses})``, to run in a ``b2.Network`` with the caller's
+    monitors. Used by the equivalence tests and ``benchmarks/recurrent_vogels.py``.
+    """
+    import numpy as np
+
+    from plastix.networks._lif import VOGELS_2011
+    from plastix.networks._recurrent import PATHWAYS
+
+    n_exc, n_inh = sizes
+    p = {**VOGELS_2011, **dict(params or {})}
+    b2.defaultclock.dt = dt * b2.second
+    units = {"tau_m": b2.second, "tau_exc": b2.second, "tau_inh": b2.second}
+    names = ("tau_m", "v_rest", "e_exc", "e_inh", "tau_exc", "tau_inh", "v_th", "v_reset")
+    ns = {k: p[k] * units.get(k, b2.mV) for k in names}
+    ns["g_leak"] = p["g_leak"]
+    neurons = b2.NeuronGroup(
+        n_exc + n_inh,
+        RECURRENT_EQS,
+        threshold=NEURON_THRESHOLD,
+        reset=NEURON_RESET,
+        refractory=p["t_ref"] * b2.second,
+        method="exponential_euler",
+        namespace=ns,
+    )
+    neurons.v = np.asarray(state.aux["v"], np.float64) * b2.mV
+    neurons.i_ext = np.r_[np.full(n_exc, i_ext[0]), np.full(n_inh, i_ext[1])] * b2.mV
+    pop = {"e": neurons[:n_exc], "i": neurons[n_exc:]}
+    size = {"e": n_exc, "i": n_inh}
+    synapses = {}
+    for q in PATHWAYS:
+        pre = np.asarray(state.aux["pre"][q])
+        post = np.repeat(np.arange(pre.shape[0]), pre.shape[1]).reshape(pre.shape)
+        ok = pre < size[q[0]]
+        if q in thetas:
+            alpha, beta, gamma, kappa, tau_pre, tau_post = (float(x) for x in thetas[q])
+            ns_q = {**ns, "alpha": alpha, "beta": beta, "gamma": gamma, "kappa": kappa, "w_max": w_max}
+            ns_q.update(tau_pre=tau_pre * b2.second, tau_post=tau_post * b2.second)
+            syn = b2.Synapses(
+                pop[q[0]],
+                pop[q[1]],
+                RULE_MODEL,
+                on_pre=pathway_on_pre(q, True),
+                on_post=PLASTIC_ON_POST,
+                namespace=ns_q,
+            )
+        else:
+            syn = b2.Synapses(
+                pop[q[0]], pop[q[1]], FIXED_MODEL, on_pre=pathway_on_pre(q, False), namespace=ns
+            )
+        # Brian2 keeps the synapses in this order: plastix's, row by row.
+        syn.connect(i=pre[ok], j=post[ok])
+        syn.w = w[q]
+        synapses[q] = syn
+    return neurons, synapses
