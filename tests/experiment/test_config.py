@@ -70,7 +70,8 @@ def test_reference_init_needs_a_reference(tiny_config, tmp_path):
         ("family=spiking", "network.kind: family 'spiking' runs network 'lif'; got 'linear'"),
         (
             "family=nope",
-            "family: unknown family 'nope'; allowed: ['feedback', 'gd_approx', 'pca', 'spiking']",
+            "family: unknown family 'nope'; "
+            "allowed: ['feedback', 'gd_approx', 'pca', 'recurrent', 'spiking']",
         ),
         (
             "network.kind=lif",
@@ -79,7 +80,7 @@ def test_reference_init_needs_a_reference(tiny_config, tmp_path):
         ),
         (
             "network.kind=rnn",
-            "network.kind: unknown network 'rnn'; allowed: ['clamped', 'lif', 'linear', 'mlp']",
+            "network.kind: unknown network 'rnn'; allowed: ['clamped', 'lif', 'linear', 'mlp', 'recurrent']",
         ),
         (
             "task.kind=target_rate",

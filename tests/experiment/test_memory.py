@@ -20,6 +20,7 @@ HUGE = {
     "spiking": ["network.n_exc=800000000"],
     "feedback": ["network.sizes=[64, 1000000000, 10]"],
     "gd_approx": ["network.sizes=[200000, 50000]"],
+    "recurrent": ["network.n_exc=20000000"],
 }
 REFUSAL = re.compile(
     r"config error: this run needs about [0-9.e+]+ (TB|PB) of memory \((?P<how>[^\n]+)\); "

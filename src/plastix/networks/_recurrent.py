@@ -43,13 +43,18 @@ def binomial_tail(n: int, p: float, tail: float = 1e-12) -> int:
         return 0
     if p >= 1:
         return n
-    j = np.arange(n + 1)
-    lg = np.array([math.lgamma(x + 1) for x in range(n + 1)])
-    logpmf = lg[n] - lg - lg[::-1] + j * math.log(p) + (n - j) * math.log1p(-p)
+    # Only within 40 sd of the mean (the mass outside is below 1e-300): O(sqrt(n)) numbers.
+    mean, sd = n * p, math.sqrt(n * p * (1 - p))
+    lo, hi = max(0, math.floor(mean - 40 * sd - 10)), min(n, math.ceil(mean + 40 * sd + 10))
+    if hi - lo > 10**6:  # a normal tail past 7.5 sd (< 1e-13); sizes no machine simulates
+        return min(n, math.ceil(mean + 7.5 * sd + 1))
+    j = np.arange(lo, hi + 1)
+    lg = np.array([math.lgamma(x + 1) + math.lgamma(n - x + 1) for x in range(lo, hi + 1)])
+    logpmf = math.lgamma(n + 1) - lg + j * math.log(p) + (n - j) * math.log1p(-p)
     pmf = np.exp(logpmf - logpmf.max())
-    above = np.cumsum(pmf[::-1])[::-1] / pmf.sum()  # above[m] = P(X >= m)
-    over = np.nonzero(np.r_[above[1:], 0.0] < tail)[0]  # P(X > m) = above[m + 1]
-    return int(over[0])
+    above = np.cumsum(pmf[::-1])[::-1] / pmf.sum()  # above[m - lo] = P(X >= m)
+    over = np.nonzero(np.r_[above[1:], 0.0] < tail)[0]  # P(X > m) = above[m + 1 - lo]
+    return int(lo + over[0])
 
 
 def presynaptic(key: Array, n_post: int, n_pre: int, k: int | None, p: float | None, autapses: bool) -> Array:
@@ -207,6 +212,15 @@ def recurrent(
     if rate_range is not None and not 0 <= rate_range[0] < rate_range[1]:
         raise ValueError(f"rate_range must be (lo, hi) with 0 <= lo < hi, got {rate_range}")
     prm = {**VOGELS_2011, **params}
+    for name, value in (
+        ("t_ref", prm["t_ref"]),
+        ("tau_guard", tau_guard),
+        ("guard_after", tau_guard if guard_after is None else guard_after),
+    ):
+        if not 0 <= value / dt <= 2**31 - 1:  # the step counter is int32
+            raise ValueError(
+                f"{name} ({value:g} s) is {value / dt:.3g} steps of dt ({dt:g} s); at most {2**31 - 1}"
+            )
     plastic = tuple(q for q in PATHWAYS if q in plastic)
     size = {"e": n_exc, "i": n_inh}
     n = n_exc + n_inh

@@ -84,7 +84,8 @@ def statistics_vs_targets(
         top = max(np.nanmax(v) if v.size else 1.0, hi or 0.0, lo or 0.0) * 1.2 + 1e-9
         ax.axhspan(lo if lo is not None else 0.0, hi if hi is not None else top, color="C2", alpha=0.2)
         ax.plot(np.random.default_rng(0).uniform(-0.2, 0.2, v.size), v, "o", color="k", ms=3)
-        ax.set(xlim=(-0.5, 0.5), xticks=[], title=k, ylim=(0, top))
+        unit = {"rate_e": "Hz", "rate_i": "Hz"}.get(k, "")
+        ax.set(xlim=(-0.5, 0.5), xticks=[], title=k, ylim=(0, top), xlabel="episodes", ylabel=unit or k)
     fig.suptitle("held-out statistics (dots: episodes) and their plausible ranges (green, fSBI)")
     return fig
 

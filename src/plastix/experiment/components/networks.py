@@ -236,6 +236,18 @@ class RecurrentNetworkConfig(NetworkSection):
         return v
 
     @model_validator(mode="after")
+    def _steps(self):
+        t_ref = {**networks.VOGELS_2011, **self.params}["t_ref"]
+        guard = self.tau_guard if self.guard_after is None else self.guard_after
+        for name, value in (("params.t_ref", t_ref), ("tau_guard", self.tau_guard), ("guard_after", guard)):
+            if not value / self.dt <= 2**31 - 1:  # the step counter is int32
+                steps = value / self.dt
+                raise ValueError(
+                    f"{name} ({value:g} s) is {steps:.3g} steps of dt ({self.dt:g} s); at most 2^31 - 1"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _degrees(self):
         for q, k in self.k.items():
             pool = self.size(q[0]) - (q[0] == q[1])

@@ -224,23 +224,28 @@ class NetworkStabilityTaskConfig(TaskSection):
     def steps(self, cfg) -> tuple[int, int]:
         """Inner steps per episode and per bin."""
         dt = cfg.network.dt
-        total = (self.train_time + self.score_time) / dt
-        if not total <= MAX_STEPS:
-            raise ValueError(
-                f"task.train_time + task.score_time is {total:.3g} steps of network.dt; at most {MAX_STEPS}"
-            )
-        return round(total), max(round(self.bin_time / dt), 1)
+        for name, value in (
+            ("task.train_time + task.score_time", self.train_time + self.score_time),
+            ("task.bin_time", self.bin_time),
+            ("task.fano_bin", self.fano_bin),
+        ):
+            if not value / dt <= MAX_STEPS:  # a count past int32 would wrap the step counter
+                raise ValueError(f"{name} is {value / dt:.3g} steps of network.dt; at most {MAX_STEPS}")
+        return round((self.train_time + self.score_time) / dt), max(round(self.bin_time / dt), 1)
 
     def footprint(self, cfg) -> Footprint:
-        """One chunk's input spikes; per candidate the recorder's per-neuron sums and per-bin rates
-        and weight samples."""
+        """The episode's input rate and one chunk's input spikes; per candidate the recorder's
+        per-neuron sums and per-bin rates and weight samples."""
         n = cfg.network
         steps, chunk = self.steps(cfg)
         b = itemsize(cfg)
         bins = steps // chunk
         neurons = n.n_exc + n.n_inh
         per_bin = 2 + len(n.plastic) * 201
-        return Footprint(chunk * n.n_ext * b, (10 * neurons + bins * per_bin) * b, 0, what=f"{steps} steps")
+        # Per episode: its input rate and one chunk's input spikes.
+        return Footprint(
+            (1 + chunk * n.n_ext) * b, (10 * neurons + bins * per_bin) * b, 0, what=f"{steps} steps"
+        )
 
     def inner_steps(self, cfg) -> int:
         return self.steps(cfg)[0]
@@ -253,13 +258,14 @@ class NetworkStabilityTaskConfig(TaskSection):
 
     def check(self, cfg) -> None:
         n = cfg.network
-        hi = (
-            n.rate_range[1]
-            if n.rate_range is not None
-            else 1.0 / {**networks.VOGELS_2011, **n.params}["t_ref"]
-        )
+        t_ref = {**networks.VOGELS_2011, **n.params}["t_ref"]
+        # The highest E rate a run that is not stopped can reach: the guard's bound, else 1 / t_ref.
+        hi = n.rate_range[1] if n.rate_range is not None else (1.0 / t_ref if t_ref > 0 else math.inf)
         r = self.target_rate
-        worst = max((hi - r) ** 2 / (hi + 2.0), r * r / 2.0) + 1 + 1 + 2 / self.creep_max
+        try:
+            worst = max((hi - r) ** 2 / (hi + 2.0), r * r / 2.0) + 1 + 1 + 2 / self.creep_max
+        except OverflowError:  # a bound near the float range: no finite loss bounds it
+            worst = math.inf
         if 0.75 * self.blow_loss <= worst:
             raise ValueError(
                 f"task.blow_loss ({self.blow_loss}) x 3/4 must exceed the largest loss of a run that is not "

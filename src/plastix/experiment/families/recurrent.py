@@ -229,7 +229,13 @@ FAMILY = Family(
     default_rules={"ie": {"reference": "vogels_istdp"}},
     tiny={
         "name": "tiny_recurrent",
-        "network": {"n_exc": 40, "n_inh": 10, "p": 0.2, "plastic": ["ee", "ie"], "max_events": 1.0},
+        "network": {
+            "n_exc": 40,
+            "n_inh": 10,
+            "p": 0.2,
+            "plastic": ["ee", "ei", "ie", "ii"],
+            "max_events": 1.0,
+        },
         "task": {
             "train_time": 0.02,
             "score_time": 0.02,
@@ -238,7 +244,12 @@ FAMILY = Family(
             "episodes": 2,
             "heldout_episodes": 2,
         },
-        "rules": {"ee": {"init_std": 0.01}, "ie": {"reference": "vogels_istdp", "init_std": 0.01}},
-        "meta": {"generations": 2, "popsize": 4, "unstable_loss": 1e4, "scale": [1e-2] * 12},
+        "rules": {
+            "ee": {"init_std": 0.01},
+            "ei": {"init_std": 0.01},
+            "ie": {"reference": "vogels_istdp", "init_std": 0.01},
+            "ii": {"init_std": 0.01},
+        },
+        "meta": {"generations": 2, "popsize": 4, "unstable_loss": 1e4, "scale": [1e-2] * 24},
     },
 )
